@@ -9,3 +9,19 @@ bottom layer: everything else may import it, and it imports nothing.
 
 class SoftloopError(Exception):
     """A user-fixable problem; `str(err)` is the whole message."""
+
+
+class PromptFileError(SoftloopError):
+    """A prompt file or directory is missing, corrupt, unsafe (pickle) or inconsistent."""
+
+
+class PromptMismatchError(SoftloopError):
+    """A prompt was made for a different base model than the one it is used with."""
+
+
+class ConfigError(SoftloopError, ValueError):
+    """A configuration value is out of range; the message names the value and the fix."""
+
+
+class DataFileError(SoftloopError):
+    """A training data file cannot be read; the message names the line."""

@@ -1,0 +1,191 @@
+"""Prompt files: `prompt.safetensors` + `manifest.json` in one directory, written atomically.
+
+Why so careful: agents load prompts while a refiner writes new versions, possibly on another
+machine over a shared disk. A reader must see either the old directory or the new one, never a
+half-written tensor, so we write into a temporary sibling, fsync, and rename. And a prompt file
+is data that may come from elsewhere, so nothing here ever unpickles.
+
+Known limitation: replacing an existing directory takes two renames (old aside, new in), so for
+a moment the path does not exist; readers retry or read the registry's version paths instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from pydantic import ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from prompts.errors import PromptFileError, PromptMismatchError
+from prompts.manifest import PromptManifest
+from prompts.soft_prompt import SoftPrompt
+
+if TYPE_CHECKING:
+    from prompts.frozen_lm import FrozenLM
+
+WEIGHTS = "prompt.safetensors"
+MANIFEST = "manifest.json"
+TENSOR = "prompt"
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt")
+
+
+def save_prompt(prompt: SoftPrompt, directory: str | Path) -> Path:
+    """Write the prompt into `directory` (created or replaced whole) and return its path."""
+    with atomic_directory(directory) as tmp:
+        tensor = prompt.weight.detach().to(device="cpu", dtype=torch.float32).contiguous()
+        save_file({TENSOR: tensor}, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        (tmp / MANIFEST).write_text(prompt.manifest.model_dump_json(indent=2) + "\n", "utf-8")
+    return Path(directory).resolve()
+
+
+@contextmanager
+def atomic_directory(directory: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `directory`; on success fsync it and rename it into place.
+
+    On any error the temporary directory is removed and `directory` is left as it was.
+    """
+    target = Path(directory).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        for path in tmp.iterdir():
+            _fsync(path)
+        _fsync(tmp)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "x")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+        _fsync(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_prompt(directory: str | Path, lm: FrozenLM | None = None) -> SoftPrompt:
+    """Read and validate a prompt directory; with `lm`, also check it was made for that model."""
+    path = Path(directory)
+    if path.is_file():
+        if path.name != WEIGHTS:
+            raise PromptFileError(_not_a_prompt(path))
+        path = path.parent
+    if not path.is_dir():
+        raise PromptFileError(f"no prompt directory at {path}; check the path or save one there")
+    weights, manifest_path = path / WEIGHTS, path / MANIFEST
+    if not weights.is_file():
+        raise PromptFileError(_not_a_prompt(path))
+    if _looks_pickled(weights):
+        raise PromptFileError(
+            f"{weights} is a pickle/torch.save file, which softloop never loads because "
+            "unpickling can run arbitrary code; re-save the prompt as safetensors"
+        )
+    if not manifest_path.is_file():
+        raise PromptFileError(f"{manifest_path} is missing; a prompt directory needs its manifest")
+    try:
+        manifest = PromptManifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
+    except (ValidationError, ValueError, UnicodeDecodeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise PromptFileError(f"{manifest_path} is not a valid prompt manifest ({first})") from err
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise PromptFileError(
+            f"{weights} is truncated or corrupt ({err}); restore it or retrain the prompt"
+        ) from err
+    if set(tensors) != {TENSOR}:
+        raise PromptFileError(
+            f"{weights} holds tensors {sorted(tensors)}, expected exactly {TENSOR!r}; "
+            "for a PEFT adapter use import_peft"
+        )
+    weight = tensors[TENSOR]
+    check_weight(weight, manifest, where=str(weights))
+    if lm is not None:
+        check_compatible(manifest, lm)
+    prompt = SoftPrompt(weight, manifest)
+    return prompt.to(lm.device) if lm is not None else prompt
+
+
+def check_weight(weight: torch.Tensor, manifest: PromptManifest, where: str) -> None:
+    """Refuse tensors whose shape disagrees with the manifest or that hold NaN/inf."""
+    expected = (manifest.n_tokens, manifest.hidden_size)
+    if tuple(weight.shape) != expected:
+        raise PromptFileError(
+            f"{where} has shape {tuple(weight.shape)} but its manifest says {expected}; "
+            "the files do not belong together, so re-save or retrain the prompt"
+        )
+    if not torch.isfinite(weight).all():
+        bad = int((~torch.isfinite(weight)).sum())
+        raise PromptFileError(
+            f"{where} contains {bad} NaN or infinite values; training diverged, so retrain "
+            "with a lower learning rate or restore an earlier version"
+        )
+
+
+def check_compatible(manifest: PromptManifest, lm: FrozenLM) -> None:
+    """Refuse a prompt made for another model; an empty fingerprint means 'unknown', allowed."""
+    if manifest.hidden_size != lm.hidden_size:
+        raise PromptMismatchError(
+            f"prompt {manifest.name!r} has hidden size {manifest.hidden_size} but model "
+            f"{lm.model_id} has {lm.hidden_size}; retrain it for this model or load the "
+            f"model it was made for ({manifest.base_model_id})"
+        )
+    if manifest.base_fingerprint and manifest.base_fingerprint != lm.fingerprint:
+        raise PromptMismatchError(
+            f"this prompt was trained for model {manifest.base_model_id} (fingerprint "
+            f"{manifest.base_fingerprint}), not {lm.model_id} (fingerprint {lm.fingerprint}); "
+            "retrain it or load the model it was made for"
+        )
+
+
+def _looks_pickled(path: Path) -> bool:
+    # Pickle protocol 2+ starts with 0x80; torch.save's zip format with "PK".
+    with path.open("rb") as fh:
+        head = fh.read(2)
+    return head[:1] == b"\x80" or head == b"PK"
+
+
+def _not_a_prompt(path: Path) -> str:
+    if path.is_dir():
+        pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            return (
+                f"{path} holds {', '.join(pickles)} but no {WEIGHTS}; softloop never loads "
+                "pickle files because they can run code, so re-save the prompt as safetensors"
+            )
+    elif path.suffix in PICKLE_SUFFIXES:
+        return (
+            f"{path} is a pickle-format file, which softloop never loads because it can run "
+            "code; re-save the prompt as safetensors"
+        )
+    return f"{path} is not a prompt directory (no {WEIGHTS}); pass a directory made by save()"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# Exposed for the manifest-only consumers (registry listings) that do not need the tensor.
+def read_manifest(directory: str | Path) -> PromptManifest:
+    """The manifest of a saved prompt, validated, without reading the tensor."""
+    path = Path(directory) / MANIFEST
+    try:
+        return PromptManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError, ValueError) as err:
+        raise PromptFileError(f"{path} cannot be read as a prompt manifest ({err})") from err
+
+

@@ -1,0 +1,313 @@
+"""The frozen causal LM a soft prompt steers: loading, freezing, and loss/score under prompts.
+
+`FrozenLM` wraps any `AutoModelForCausalLM` + tokenizer; it does not subclass the model, so any
+architecture that accepts `inputs_embeds`, `attention_mask` and `position_ids` works. Every base
+parameter has `requires_grad=False`; only prompts passed in are differentiated.
+
+Known limitations: no truncation (inputs longer than the model's context fail in the model);
+the fingerprint depends on the dtype the embedding is loaded in (fp32 vs bf16 copies of the same
+checkpoint hash differently).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from prompts.batching import IGNORE, Batch, PaddingSide, Row, build_batch
+from prompts.errors import ConfigError, SoftloopError
+from prompts.soft_prompt import SoftPrompt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+PromptsArg = SoftPrompt | Sequence[SoftPrompt | None] | None
+
+_FINGERPRINT_ROWS = 4096  # rows hashed per chunk, so a 150k-vocab model needs no fp32 copy
+
+
+class FrozenLM:
+    """A causal LM whose weights never change, plus the tokenizer that goes with it.
+
+    `prompt_after_bos=True` (default) keeps BOS at position 0 and puts the virtual tokens after
+    it: a model pre-trained with BOS first has never seen anything before it. PEFT puts them
+    before BOS; pass `False` to reproduce PEFT's layout exactly (used by the interop tests).
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        model_id: str | None = None,
+        prompt_after_bos: bool = True,
+    ) -> None:
+        self.model = model.eval()
+        for param in self.model.parameters():
+            param.requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.model_id = model_id or getattr(model.config, "_name_or_path", "") or "unnamed"
+        self.prompt_after_bos = prompt_after_bos
+        self.bos_ids = _bos_prefix(tokenizer)
+        self.eos_id: int | None = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id
+        self.pad_id: int = pad if pad is not None else (self.eos_id or 0)
+        forward_args = inspect.signature(model.forward).parameters
+        self._takes_logits_to_keep = "logits_to_keep" in forward_args
+        # transformers 5.2x renamed `past_key_values` to `cache`; speak whichever it takes.
+        self.cache_arg = "cache" if "cache" in forward_args else "past_key_values"
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        prompt_after_bos: bool = True,
+    ) -> FrozenLM:
+        """Load model + tokenizer from a local path or hub id and freeze them."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if isinstance(dtype, str):
+            if not isinstance(getattr(torch, dtype, None), torch.dtype):
+                raise ConfigError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32'")
+            dtype = getattr(torch, dtype)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+            kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
+            model = AutoModelForCausalLM.from_pretrained(path_or_id, **kwargs)
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SoftloopError(
+                f"cannot load a causal LM from {path_or_id!r} ({first}); pass a local model "
+                "directory or a hub id that is available offline"
+            ) from err
+        if device is not None:
+            model = model.to(device)
+        return cls(model, tokenizer, model_id=str(path_or_id), prompt_after_bos=prompt_after_bos)
+
+    # --- facts about the model -------------------------------------------------------------
+
+    @property
+    def embedding(self) -> nn.Module:
+        return self.model.get_input_embeddings()
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.embedding.weight.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.embedding.weight.dtype
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the input embedding matrix as fp32 bytes, first 16 hex characters.
+
+        Identifies the weights a prompt was trained against, whatever the model is called.
+        """
+        table = self.embedding.weight.detach()
+        digest = hashlib.sha256()
+        for start in range(0, table.shape[0], _FINGERPRINT_ROWS):
+            chunk = table[start : start + _FINGERPRINT_ROWS].to("cpu", torch.float32)
+            digest.update(chunk.contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    # --- turning text into rows ------------------------------------------------------------
+
+    def prompts_per_row(self, prompts: PromptsArg, n: int) -> list[SoftPrompt | None]:
+        """Normalise the `prompts` argument: None, one prompt for all rows, or one per row."""
+        if prompts is None or isinstance(prompts, SoftPrompt):
+            return [prompts] * n
+        rows = list(prompts)
+        if len(rows) != n:
+            raise ConfigError(
+                f"got {len(rows)} prompts for {n} inputs; pass one prompt per input, "
+                "a single prompt for all, or None"
+            )
+        for p in rows:
+            if p is not None and p.hidden_size != self.hidden_size:
+                raise ConfigError(
+                    f"prompt {p.name!r} has hidden size {p.hidden_size} but this model has "
+                    f"{self.hidden_size}; use a prompt made for {self.model_id}"
+                )
+        return rows
+
+    def rows(
+        self,
+        inputs: Sequence[str],
+        prompts: PromptsArg,
+        targets: Sequence[str] | None = None,
+        add_eos: bool = True,
+    ) -> list[Row]:
+        """Tokenise each input through its prompt's template; targets get EOS if `add_eos`."""
+        per_row = self.prompts_per_row(prompts, len(inputs))
+        if targets is not None and len(targets) != len(inputs):
+            raise ConfigError(f"got {len(targets)} targets for {len(inputs)} inputs; pair them up")
+        rows = []
+        for i, (text, prompt) in enumerate(zip(inputs, per_row, strict=True)):
+            formatted = prompt.format(text) if prompt is not None else text
+            text_ids = self._encode(formatted)
+            target_ids: list[int] = []
+            if targets is not None:
+                target_ids = self._encode(targets[i])
+                if add_eos and self.eos_id is not None:
+                    target_ids.append(self.eos_id)
+            embeds = prompt.embeds(self.dtype, self.device) if prompt is not None else None
+            row = Row(list(self.bos_ids), embeds, text_ids, target_ids)
+            if len(row) == 0:
+                raise ConfigError(f"input {i} is empty and has no prompt or BOS; pass some text")
+            rows.append(row)
+        return rows
+
+    def batch(self, rows: list[Row], padding_side: PaddingSide = "left") -> Batch:
+        return build_batch(
+            rows,
+            self.embedding,
+            self.hidden_size,
+            self.dtype,
+            self.device,
+            padding_side=padding_side,
+            prompt_after_bos=self.prompt_after_bos,
+        )
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # --- scoring ---------------------------------------------------------------------------
+
+    def logits(self, inputs: Sequence[str], prompts: PromptsArg = None) -> torch.Tensor:
+        """Logits over the left-padded rows `[BOS][prompt][template(input)]`: `(B, T, V)`.
+
+        Row `i`'s real positions are the last `len(row)` ones; mostly useful to compare layouts.
+        """
+        batch = self.batch(self.rows(inputs, prompts))
+        with torch.no_grad():
+            return self._forward(batch).float()
+
+    def token_logprobs(
+        self,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        prompts: PromptsArg,
+        add_eos: bool = True,
+        padding_side: PaddingSide = "left",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probs of each target token and a mask of which positions are targets: `(B, T-1)`."""
+        batch = self.batch(self.rows(inputs, prompts, targets, add_eos), padding_side)
+        labels = batch.labels[:, 1:]  # (B, T-1) token at t+1 is predicted at t
+        keep = 0
+        if padding_side == "left" and self._takes_logits_to_keep:
+            # Targets sit at the end of every left-padded row: project only those positions.
+            n_target = (labels != IGNORE).sum(dim=1).max().item()
+            keep = int(n_target) + 1
+        logits = self._forward(batch, logits_to_keep=keep)  # (B, T or keep, V)
+        logits = logits[:, :-1]  # (B, T-1 or keep-1, V)
+        labels = labels[:, labels.shape[1] - logits.shape[1] :]
+        mask = labels != IGNORE  # (B, L)
+        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, L, V)
+        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, L)
+        return picked * mask, mask
+
+    def loss(
+        self,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        prompts: PromptsArg,
+        weights: Sequence[float] | None = None,
+        padding_side: PaddingSide = "left",
+    ) -> torch.Tensor:
+        """Mean NLL over each target's tokens (EOS included), weighted across examples.
+
+        Each example's loss is the mean over its own tokens (so long answers do not dominate);
+        weights multiply those and the result is divided by the weights' sum, which keeps the
+        scale, and so the learning rate, independent of how heavily examples are weighted.
+        """
+        picked, mask = self.token_logprobs(inputs, targets, prompts, True, padding_side)
+        per_example = -picked.sum(dim=1) / mask.sum(dim=1).clamp(min=1)  # (B,)
+        if weights is None:
+            return per_example.mean()
+        w = torch.tensor(list(weights), dtype=per_example.dtype, device=per_example.device)
+        if w.shape != per_example.shape or (w < 0).any() or w.sum() <= 0:
+            raise ConfigError(
+                f"weights {list(weights)} must be one non-negative number per example with a "
+                "positive sum"
+            )
+        return (per_example * w).sum() / w.sum()
+
+    @torch.no_grad()
+    def score(
+        self, inputs: Sequence[str], targets: Sequence[str], prompts: PromptsArg
+    ) -> torch.Tensor:
+        """Sum of log-probs of each target's tokens, without EOS: `(B,)`; no grad."""
+        picked, _ = self.token_logprobs(inputs, targets, prompts, add_eos=False)
+        return picked.sum(dim=1)
+
+    def _forward(self, batch: Batch, logits_to_keep: int = 0, **kwargs: Any) -> torch.Tensor:
+        if logits_to_keep and self._takes_logits_to_keep:
+            kwargs["logits_to_keep"] = logits_to_keep
+        out = self.model(
+            inputs_embeds=batch.inputs_embeds,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+            **kwargs,
+        )
+        return out.logits
+
+    # --- generation ------------------------------------------------------------------------
+
+    def generate(
+        self,
+        inputs: Sequence[str] | str,
+        prompts: PromptsArg = None,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+        stop: Sequence[str] | str | None = None,
+    ) -> list[str]:
+        """Continue each input under its prompt; returns only the new text, one string per row.
+
+        Output stops at EOS, at the first `stop` string (excluded) or after `max_new_tokens`.
+        """
+        from prompts.generation import generate
+
+        return generate(
+            self,
+            [inputs] if isinstance(inputs, str) else list(inputs),
+            prompts,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_k=top_k,
+            seed=seed,
+            stop=[stop] if isinstance(stop, str) else list(stop or []),
+        )
+
+    def __repr__(self) -> str:
+        return f"FrozenLM({self.model_id!r}, hidden={self.hidden_size}, dtype={self.dtype})"
+
+
+def _bos_prefix(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """`[bos]` if the tokenizer puts BOS in front of text by itself, else `[]`."""
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return []
+    with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
+    without = tokenizer("a", add_special_tokens=False)["input_ids"]
+    adds = bool(with_special) and with_special[0] == bos and (not without or without[0] != bos)
+    return [bos] if adds else []
+
+
+__all__ = ["FrozenLM"]

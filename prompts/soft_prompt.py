@@ -1,0 +1,172 @@
+"""The soft prompt: a few trainable virtual-token embeddings and the manifest describing them.
+
+The module is deliberately thin. It owns one fp32 master parameter; the frozen model is passed
+in when needed and never stored, so a prompt can be saved, moved and batched with other prompts
+independently of any model instance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from torch import nn
+
+from prompts.errors import ConfigError
+from prompts.manifest import PromptKind, PromptManifest, check_template
+
+if TYPE_CHECKING:
+    from prompts.frozen_lm import FrozenLM
+
+InitStrategy = Literal["text", "vocab", "random"]
+
+
+class SoftPrompt(nn.Module):
+    """`weight`: `(n_tokens, hidden)` fp32, cast to the model's dtype only at use.
+
+    Keeping the master copy in fp32 lets a prompt be trained against a bf16/fp16 model without
+    the optimiser's small updates rounding away.
+    """
+
+    def __init__(self, weight: torch.Tensor, manifest: PromptManifest) -> None:
+        super().__init__()
+        if weight.dim() != 2 or tuple(weight.shape) != (manifest.n_tokens, manifest.hidden_size):
+            raise ValueError(
+                f"weight shape {tuple(weight.shape)} does not match the manifest's "
+                f"({manifest.n_tokens}, {manifest.hidden_size})"
+            )
+        self.weight = nn.Parameter(weight.detach().to(torch.float32).clone())
+        self.manifest = manifest
+
+    @property
+    def n_tokens(self) -> int:
+        return self.manifest.n_tokens
+
+    @property
+    def hidden_size(self) -> int:
+        return self.manifest.hidden_size
+
+    @property
+    def template(self) -> str:
+        return self.manifest.template
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    def embeds(self, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+        """The virtual tokens as the model consumes them: `(n_tokens, hidden)` in `dtype`."""
+        return self.weight.to(device=device, dtype=dtype)
+
+    def format(self, text: str) -> str:
+        """Apply the prompt's input template, as both training and generation do."""
+        return self.manifest.template.format(input=text)
+
+    def extra_repr(self) -> str:
+        m = self.manifest
+        shape = f"({m.n_tokens}, {m.hidden_size})"
+        return f"name={m.name!r}, version={m.version}, kind={m.kind}, shape={shape}"
+
+    @classmethod
+    def from_init(
+        cls,
+        lm: FrozenLM,
+        n_tokens: int,
+        init: InitStrategy = "text",
+        text: str | None = None,
+        name: str = "prompt",
+        kind: PromptKind = "task",
+        template: str = "{input}",
+        seed: int = 0,
+    ) -> SoftPrompt:
+        """A new prompt for `lm`, initialised so that training starts somewhere sensible.
+
+        `text` starts from the embeddings of an instruction (on a small model this keeps the
+        instruction's accuracy from step 0); `vocab` from real token embeddings; `random` from
+        noise with the embedding matrix's per-dimension mean and spread, because raw N(0, 1)
+        can be orders of magnitude off the scale the model expects.
+        """
+        if n_tokens < 1:
+            raise ConfigError(f"n_tokens={n_tokens} must be at least 1; pass a positive count")
+        try:
+            check_template(template)
+        except ValueError as err:
+            raise ConfigError(f"{err}") from err
+        table = lm.model.get_input_embeddings().weight.detach().to(torch.float32)  # (V, H)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        if init == "text":
+            weight = _text_init(lm, table, n_tokens, text)
+        elif init == "vocab":
+            weight = _vocab_init(lm, table, n_tokens, gen)
+        elif init == "random":
+            mean, std = table.mean(dim=0).cpu(), table.std(dim=0).cpu()  # (H,), (H,)
+            noise = torch.randn(n_tokens, table.shape[1], generator=gen)
+            weight = (mean + std * noise).to(table.device)
+        else:
+            raise ConfigError(f"init={init!r} is not a strategy; use 'text', 'vocab' or 'random'")
+        config = lm.model.config
+        manifest = PromptManifest(
+            name=name,
+            kind=kind,
+            n_tokens=n_tokens,
+            hidden_size=lm.hidden_size,
+            base_model_id=lm.model_id,
+            base_fingerprint=lm.fingerprint,
+            init=init,
+            template=template,
+            extra={
+                **({"init_text": text} if init == "text" else {}),
+                "init_seed": seed,
+                # Recorded so a PEFT export can fill its config without the model at hand.
+                "model_type": getattr(config, "model_type", None),
+                "num_layers": getattr(config, "num_hidden_layers", None),
+                "num_attention_heads": getattr(config, "num_attention_heads", None),
+            },
+        )
+        return cls(weight.to(lm.device), manifest)
+
+    # Files live in prompts.files; these are the convenient spellings.
+    def save(self, directory: str | Path) -> Path:
+        """Write `prompt.safetensors` + `manifest.json` into `directory` atomically."""
+        from prompts.files import save_prompt
+
+        return save_prompt(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, lm: FrozenLM | None = None) -> SoftPrompt:
+        """Read a saved prompt, refusing anything unsafe, corrupt or made for another model."""
+        from prompts.files import load_prompt
+
+        return load_prompt(directory, lm)
+
+
+def _text_init(
+    lm: FrozenLM, table: torch.Tensor, n_tokens: int, text: str | None
+) -> torch.Tensor:
+    if not text:
+        raise ConfigError("init='text' needs a non-empty text; pass text=... or use init='vocab'")
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise ConfigError(f"text {text!r} tokenises to nothing; pass a longer instruction")
+    reps = -(-n_tokens // len(ids))  # ceil: tile, then truncate
+    index = torch.tensor((ids * reps)[:n_tokens], device=table.device)
+    return table[index]  # (n_tokens, H)
+
+
+def _vocab_init(
+    lm: FrozenLM, table: torch.Tensor, n_tokens: int, gen: torch.Generator
+) -> torch.Tensor:
+    # Special tokens (BOS, pad, ...) carry positional or control meaning; never start from them.
+    # Rows past the tokenizer's size are padding added for speed and were never trained.
+    special = set(lm.tokenizer.all_special_ids)
+    size = min(table.shape[0], len(lm.tokenizer))
+    candidates = torch.tensor([i for i in range(size) if i not in special], dtype=torch.long)
+    if len(candidates) == 0:
+        candidates = torch.arange(table.shape[0])
+    replace = len(candidates) < n_tokens
+    if replace:
+        pick = torch.randint(len(candidates), (n_tokens,), generator=gen)
+    else:
+        pick = torch.randperm(len(candidates), generator=gen)[:n_tokens]
+    return table[candidates[pick].to(table.device)]  # (n_tokens, H)

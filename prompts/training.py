@@ -1,0 +1,220 @@
+"""Training a soft prompt: AdamW on the prompt alone, warmup + decay, early stopping.
+
+The base model never changes: its parameters have `requires_grad=False` and the optimiser only
+ever sees `prompt.weight`. Training keeps the best prompt seen at any evaluation (including the
+initial one) and restores it at the end, because on small models further steps can drift below
+where a good initialisation started (NOTES.md).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from prompts.data import Example
+from prompts.errors import ConfigError
+from prompts.frozen_lm import FrozenLM
+from prompts.soft_prompt import SoftPrompt
+
+
+@dataclass
+class TrainConfig:
+    """How to train one prompt. Defaults suit a handful of tokens on a small model."""
+
+    steps: int = 300  # a few hundred steps fit a memorisable mapping on a tiny model
+    lr: float = 1e-2  # prompts tolerate far higher rates than weights; 1e-2 is the safe end
+    batch_size: int = 16
+    # < 1: a fraction of `steps`; >= 1: a number of steps. Warmup stops the first, noisy
+    # gradients from throwing a good (text) initialisation far away.
+    warmup_steps: float = 0.1
+    decay: Literal["cosine", "linear", "constant"] = "cosine"
+    weight_decay: float = 0.0  # decay pulls toward 0, which is not a neutral prompt; off
+    max_grad_norm: float | None = 1.0  # None disables clipping
+    eval_every: int = 25
+    patience: int | None = None  # evaluations without improvement before stopping early
+    seed: int = 0
+    progress: bool = True  # a tqdm bar on stderr
+
+    def __post_init__(self) -> None:
+        def bad(name: str, rule: str) -> ConfigError:
+            return ConfigError(f"{name}={getattr(self, name)!r} is invalid: {rule}")
+
+        if self.steps < 1:
+            raise bad("steps", "train for at least 1 step")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise bad("lr", "use a positive learning rate such as 1e-2")
+        if self.batch_size < 1:
+            raise bad("batch_size", "use at least 1 example per step")
+        if self.warmup_steps < 0 or (self.warmup_steps >= 1 and self.warmup_steps > self.steps):
+            raise bad("warmup_steps", f"use a fraction in [0, 1) or a count <= steps={self.steps}")
+        if self.decay not in ("cosine", "linear", "constant"):
+            raise bad("decay", "use 'cosine', 'linear' or 'constant'")
+        if self.weight_decay < 0:
+            raise bad("weight_decay", "use 0 or a positive number")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise bad("max_grad_norm", "use a positive norm, or None to disable clipping")
+        if self.eval_every < 1:
+            raise bad("eval_every", "evaluate every 1 or more steps")
+        if self.patience is not None and self.patience < 1:
+            raise bad("patience", "use at least 1 evaluation, or None to never stop early")
+
+    @property
+    def n_warmup(self) -> int:
+        w = self.warmup_steps
+        return round(w * self.steps) if w < 1 else int(w)
+
+
+@dataclass
+class TrainReport:
+    """What happened; `best_dev` is a dev loss, or the metric when one was given."""
+
+    steps: int
+    train_losses: list[float]
+    dev_history: list[tuple[int, float]] = field(default_factory=list)  # (step, value)
+    best_step: int = 0
+    best_dev: float | None = None
+    seconds: float = 0.0
+    higher_is_better: bool = False
+    stopped_early: bool = False
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier on `lr` for optimiser step `step` (0-based): linear warmup, then decay."""
+    warm = config.n_warmup
+    if step < warm:
+        return (step + 1) / warm
+    if config.decay == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, config.steps - warm)
+    if config.decay == "linear":
+        return max(0.0, 1.0 - progress)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def dev_loss(lm: FrozenLM, prompt: SoftPrompt, dev: list[Example], batch_size: int) -> float:
+    """Weighted mean loss over `dev`, in batches, without grad."""
+    total, weight = 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, len(dev), batch_size):
+            chunk = dev[start : start + batch_size]
+            w = sum(e.weight for e in chunk)
+            if w <= 0:
+                continue
+            loss = lm.loss([e.input for e in chunk], [e.output for e in chunk], prompt,
+                           [e.weight for e in chunk])
+            total += float(loss) * w
+            weight += w
+    return total / weight if weight else float("nan")
+
+
+def train_prompt(
+    lm: FrozenLM,
+    prompt: SoftPrompt,
+    train: list[Example],
+    dev: list[Example] | None = None,
+    config: TrainConfig | None = None,
+    metric: Callable[[SoftPrompt], float] | None = None,
+) -> TrainReport:
+    """Fit `prompt` to `train` in place; returns the report and leaves the best weights loaded."""
+    config = config or TrainConfig()
+    if not train:
+        raise ConfigError("train is empty; pass at least one Example")
+    if prompt.hidden_size != lm.hidden_size:
+        raise ConfigError(
+            f"prompt {prompt.name!r} has hidden size {prompt.hidden_size}, model "
+            f"{lm.model_id} has {lm.hidden_size}; create the prompt from this model"
+        )
+    started = time.perf_counter()
+    prompt.to(lm.device)
+    prompt.weight.requires_grad_(True)
+    gen = torch.Generator().manual_seed(config.seed)
+    optimiser = torch.optim.AdamW([prompt.weight], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: lr_factor(s, config))
+
+    higher = metric is not None
+    evaluate: Callable[[], float] | None = None
+    if metric is not None:
+        def evaluate() -> float:
+            with torch.no_grad():
+                return float(metric(prompt))
+    elif dev:
+        def evaluate() -> float:
+            return dev_loss(lm, prompt, dev, config.batch_size)
+
+    report = TrainReport(steps=0, train_losses=[], higher_is_better=higher)
+    best_weight = prompt.weight.detach().clone()
+    stale = 0
+
+    def checkpoint(step: int) -> bool:
+        """Evaluate, keep the best weights; True when patience has run out."""
+        nonlocal best_weight, stale
+        assert evaluate is not None
+        value = evaluate()
+        report.dev_history.append((step, value))
+        improved = report.best_dev is None or (
+            value > report.best_dev if higher else value < report.best_dev
+        )
+        if improved and math.isfinite(value):
+            report.best_dev, report.best_step = value, step
+            best_weight = prompt.weight.detach().clone()
+            stale = 0
+        else:
+            stale += 1
+        return config.patience is not None and stale >= config.patience
+
+    if evaluate is not None:
+        checkpoint(0)
+    order: list[int] = []
+    bar = tqdm(total=config.steps, desc=f"train {prompt.name}", disable=not config.progress,
+               leave=False)
+    try:
+        for step in range(1, config.steps + 1):
+            batch = []
+            while len(batch) < min(config.batch_size, len(train)):
+                if not order:  # a fresh shuffle per epoch, from the seeded generator
+                    order = torch.randperm(len(train), generator=gen).tolist()
+                batch.append(train[order.pop()])
+            loss = lm.loss([e.input for e in batch], [e.output for e in batch], prompt,
+                           [e.weight for e in batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_([prompt.weight], config.max_grad_norm)
+            optimiser.step()
+            schedule.step()
+            report.train_losses.append(float(loss))
+            report.steps = step
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+            at_eval = step % config.eval_every == 0 or step == config.steps
+            if evaluate is not None and at_eval and checkpoint(step):
+                report.stopped_early = True
+                break
+    finally:
+        bar.close()
+
+    if evaluate is not None:
+        with torch.no_grad():
+            prompt.weight.copy_(best_weight)
+    else:
+        report.best_step = report.steps
+    report.seconds = time.perf_counter() - started
+    _record_metrics(prompt, report)
+    return report
+
+
+def _record_metrics(prompt: SoftPrompt, report: TrainReport) -> None:
+    metrics = prompt.manifest.metrics
+    if report.train_losses:
+        metrics["train_loss"] = report.train_losses[-1]
+    if report.best_dev is not None:
+        metrics["best_metric" if report.higher_is_better else "best_dev_loss"] = report.best_dev
+    metrics["steps"] = float(report.steps)
+    metrics["best_step"] = float(report.best_step)
