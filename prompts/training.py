@@ -189,10 +189,10 @@ def train_prompt(
                 torch.nn.utils.clip_grad_norm_([prompt.weight], config.max_grad_norm)
             optimiser.step()
             schedule.step()
-            report.train_losses.append(float(loss))
+            report.train_losses.append(float(loss.detach()))
             report.steps = step
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{report.train_losses[-1]:.4f}")
             at_eval = step % config.eval_every == 0 or step == config.steps
             if evaluate is not None and at_eval and checkpoint(step):
                 report.stopped_early = True

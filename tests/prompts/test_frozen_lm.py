@@ -1,0 +1,103 @@
+"""The frozen model: loading, freezing, fingerprint, and loss/score under mixed prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from prompts import FrozenLM, SoftPrompt, SoftloopError
+
+
+def test_from_pretrained_loads_and_freezes(saved_model: Path) -> None:
+    lm = FrozenLM.from_pretrained(str(saved_model))
+    assert not lm.model.training
+    assert all(not p.requires_grad for p in lm.model.parameters())
+    assert lm.model_id == str(saved_model)
+    assert lm.hidden_size == 64 and lm.dtype == torch.float32
+    assert lm.bos_ids == [lm.tokenizer.bos_token_id]
+    assert len(lm.fingerprint) == 16
+    int(lm.fingerprint, 16)
+
+
+def test_from_pretrained_takes_a_dtype(saved_model: Path) -> None:
+    lm = FrozenLM.from_pretrained(str(saved_model), dtype="bfloat16")
+    assert lm.dtype == torch.bfloat16
+    prompt = SoftPrompt.from_init(lm, 2, "vocab")
+    assert torch.isfinite(lm.loss(["ab"], ["c"], prompt))
+
+
+def test_from_pretrained_missing_model_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SoftloopError, match="cannot load a causal LM from"):
+        FrozenLM.from_pretrained(str(tmp_path / "nope"))
+
+
+def test_fingerprint_tells_weights_apart(lm_factory) -> None:  # noqa: ANN001
+    a, b, a2 = lm_factory("llama", seed=0), lm_factory("llama", seed=1), lm_factory("llama", seed=0)
+    assert a.fingerprint == a2.fingerprint != b.fingerprint
+
+
+def test_loss_is_differentiable_only_wrt_the_prompt(lm: FrozenLM) -> None:
+    prompt = SoftPrompt.from_init(lm, 4, "vocab")
+    loss = lm.loss(["ab", "cde"], ["1", "23"], prompt)
+    loss.backward()
+    assert prompt.weight.grad is not None and prompt.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in lm.model.parameters())
+
+
+def test_left_and_right_padding_give_the_same_loss(lm: FrozenLM) -> None:
+    p = SoftPrompt.from_init(lm, 3, "vocab", template="{input}=")
+    q = SoftPrompt.from_init(lm, 6, "random", seed=1)
+    args = (["a", "bcdefg", "hi"], ["12345", "6", "78"], [p, q, None])
+    left = lm.loss(*args, padding_side="left")
+    right = lm.loss(*args, padding_side="right")
+    assert torch.allclose(left, right, atol=1e-5)
+
+
+def test_mixed_prompt_batch_scores_equal_per_row_scores(lm: FrozenLM) -> None:
+    p = SoftPrompt.from_init(lm, 2, "vocab", template="{input}=")
+    q = SoftPrompt.from_init(lm, 7, "random", seed=3)
+    inputs, targets, prompts = ["ab", "cdefgh", "ij"], ["yes", "no", "maybe"], [p, q, None]
+    batched = lm.score(inputs, targets, prompts)
+    alone = torch.cat([lm.score([i], [t], pr) for i, t, pr in zip(inputs, targets, prompts, strict=True)])
+    assert torch.allclose(batched, alone, atol=1e-5)
+
+
+def test_score_is_the_sum_of_target_logprobs_without_eos(llama: FrozenLM) -> None:
+    prompt = SoftPrompt.from_init(llama, 2, "vocab")
+    [score] = llama.score(["ab"], ["cd"], prompt).tolist()
+    logits = llama.logits(["ab"], prompt)[0]  # (T, V) of [BOS][prompt]ab
+    first = torch.log_softmax(logits[-1], -1)
+    c, d = llama.tokenizer("cd", add_special_tokens=False)["input_ids"]
+    logits_c = llama.logits(["abc"], prompt)[0, -1]
+    expected = first[c] + torch.log_softmax(logits_c, -1)[d]
+    assert score == pytest.approx(expected.item(), abs=1e-4)
+
+
+def test_weights_scale_each_examples_loss(llama: FrozenLM) -> None:
+    prompt = SoftPrompt.from_init(llama, 2, "vocab")
+    la = llama.loss(["ab"], ["1"], prompt)
+    lb = llama.loss(["cd"], ["234"], prompt)
+    weighted = llama.loss(["ab", "cd"], ["1", "234"], prompt, weights=[3.0, 1.0])
+    assert weighted.item() == pytest.approx(((3 * la + lb) / 4).item(), abs=1e-5)
+    with pytest.raises(SoftloopError, match="one non-negative number per example"):
+        llama.loss(["ab", "cd"], ["1", "2"], prompt, weights=[1.0])
+
+
+def test_prompt_goes_after_bos_by_default(llama: FrozenLM) -> None:
+    prompt = SoftPrompt.from_init(llama, 3, "vocab")
+    batch = llama.batch(llama.rows(["ab"], prompt))
+    emb = llama.embedding.weight
+    assert torch.equal(batch.inputs_embeds[0, 0], emb[llama.tokenizer.bos_token_id])
+    assert torch.equal(batch.inputs_embeds[0, 1:4], prompt.weight.detach())
+    before = FrozenLM(llama.model, llama.tokenizer, prompt_after_bos=False)
+    batch = before.batch(before.rows(["ab"], prompt))
+    assert torch.equal(batch.inputs_embeds[0, :3], prompt.weight.detach())
+    assert torch.equal(batch.inputs_embeds[0, 3], emb[llama.tokenizer.bos_token_id])
+
+
+def test_wrong_number_of_prompts_is_refused(llama: FrozenLM) -> None:
+    prompt = SoftPrompt.from_init(llama, 2, "vocab")
+    with pytest.raises(SoftloopError, match="got 1 prompts for 2 inputs"):
+        llama.generate(["a", "b"], [prompt])
