@@ -1,0 +1,127 @@
+"""Engines set up for many writers, and database errors turned into one readable sentence.
+
+SQLite: WAL journal (readers never block the writer), a busy timeout (a writer waits for the
+lock instead of failing at once), foreign keys on, and transactions that say how they begin:
+writes `BEGIN IMMEDIATE` (take the write lock up front, so two writers cannot both read and then
+deadlock upgrading their locks), reads a plain deferred `BEGIN`. pysqlite's own implicit
+transaction handling is switched off so these BEGINs are the only ones.
+
+PostgreSQL (psycopg 3): a connect timeout so an unreachable server fails in seconds, and
+`pool_pre_ping` so a connection dropped while idle in the pool is replaced, not handed out.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
+from agent.store.errors import DatabaseUnavailableError, StoreError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # longer than any one write transaction we make
+PG_CONNECT_TIMEOUT_S = 5
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind an SQLite URL, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url` with the settings above; raises StoreError for a malformed URL."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as err:
+        raise StoreError(
+            f"cannot read the database URL {url!r} ({err}); check SOFTLOOP_DATABASE_URL or --db"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship with
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(parsed, **kwargs)
+    if backend != "sqlite":
+        return create_engine(parsed, **kwargs)
+
+    engine = create_engine(parsed, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see module docstring)
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same pool, with SQLite transactions that take the write lock at BEGIN."""
+    return engine.execution_options(sqlite_begin="IMMEDIATE")
+
+
+def _reason(err: sa_exc.DBAPIError) -> str:
+    """The driver's message shortened to its gist ('connection refused', 'database is locked')."""
+    text = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
+    lowered = text.lower()
+    for gist in (
+        "connection refused",
+        "timeout expired",
+        "could not translate host name",
+        "no such host",
+        "database is locked",
+        "unable to open database file",
+        "server closed the connection unexpectedly",
+        "password authentication failed",
+        "terminating connection due to administrator command",
+    ):
+        if gist in lowered:
+            return gist
+    return text.rstrip(".")
+
+
+def describe(err: sa_exc.DBAPIError, url: str) -> StoreError:
+    """Turn a database error the retries could not cure into a StoreError with one sentence."""
+    where = safe_url(url)
+    sqlstate = getattr(err.orig, "sqlstate", None)
+    if sqlstate == "3D000" or re.search(r'database "[^"]*" does not exist', str(err.orig)):
+        name = make_url(url).database
+        return DatabaseUnavailableError(
+            f"the database {name!r} does not exist on the server at {where}; "
+            f"create it (createdb {name}) or check SOFTLOOP_DATABASE_URL"
+        )
+    reason = _reason(err)
+    if isinstance(err, sa_exc.OperationalError) or err.connection_invalidated:
+        return DatabaseUnavailableError(
+            f"cannot reach the database at {where} ({reason}); "
+            "check SOFTLOOP_DATABASE_URL or start the server"
+        )
+    return StoreError(
+        f"the database at {where} refused the operation ({reason}); "
+        "run `softloop db upgrade` if the schema may be out of date"
+    )

@@ -1,0 +1,144 @@
+"""Plain records going into and coming out of the store.
+
+Writers build `RunRecord`s (with their `AttemptRecord`s and `CritiqueRecord`s); readers get
+`RunSummary`, `RunDetail` and `StatsReport`. They are pydantic models, detached from any
+session, so they cross threads, processes and JSON freely. A `RunRecord` carries its id and
+idempotency key from the moment it is built, so writing it twice writes it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+RunStatusName = Literal["passed", "failed", "gave_up", "error"]
+VerdictName = Literal["pass", "fail"]
+LabelSourceName = Literal["human", "oracle"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CritiqueRecord(BaseModel):
+    """One critic's judgement of one attempt (a `critics.Critique` validates into this)."""
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+    critic: str = Field(max_length=64)
+    verdict: VerdictName
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    feedback: str = ""
+
+
+class AttemptRecord(BaseModel):
+    """One answer within a run; round 1 is the first attempt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    round: int = Field(ge=1)
+    output: str
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+    latency_s: float | None = Field(default=None, ge=0.0)
+    oracle_correct: bool | None = None  # the task oracle's truth, where the task has one
+    critiques: list[CritiqueRecord] = Field(default_factory=list)
+
+
+class RunRecord(BaseModel):
+    """A finished run, ready to write: `store.record_run(record)`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    # Made once, when the record is built: a retry of the same record is recognised by it.
+    idempotency_key: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=128)
+    created_at: datetime = Field(default_factory=_now)
+    task: str = Field(max_length=64)
+    input: str
+    final_output: str | None = None
+    status: RunStatusName
+    rounds: int | None = Field(default=None, ge=0)  # default: the number of attempts
+    latency_s: float | None = Field(default=None, ge=0.0)
+    prompt_versions: dict[str, int] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunRecord:
+        rounds = [a.round for a in self.attempts]
+        if len(set(rounds)) != len(rounds):
+            raise ValueError(f"attempt rounds must be unique, got {rounds}; number them 1, 2, ...")
+        if self.rounds is None:
+            self.rounds = len(self.attempts)
+        return self
+
+
+class CritiqueView(BaseModel):
+    critic: str
+    verdict: VerdictName
+    score: float | None
+    feedback: str
+
+
+class AttemptView(BaseModel):
+    round: int
+    output: str
+    prompt_name: str | None
+    prompt_version: int | None
+    latency_s: float | None
+    oracle_correct: bool | None
+    critiques: list[CritiqueView]
+
+
+class LabelView(BaseModel):
+    correct: bool
+    answer: str | None
+    source: LabelSourceName
+    author: str | None
+    created_at: datetime
+
+
+class RunSummary(BaseModel):
+    """One line of history."""
+
+    id: uuid.UUID
+    created_at: datetime
+    task: str
+    input: str
+    final_output: str | None
+    status: RunStatusName
+    rounds: int
+    latency_s: float | None
+    prompt_versions: dict[str, int]
+
+
+class RunDetail(RunSummary):
+    """A run's whole trajectory: attempts in round order, each with its critiques, and labels."""
+
+    idempotency_key: str
+    metadata: dict[str, Any]
+    attempts: list[AttemptView]
+    labels: list[LabelView]
+
+
+class StatsRow(BaseModel):
+    key: str | None  # "reverse@3", "2026-11-28", or None for the total
+    runs: int
+    pass_rate: float | None  # share of runs whose final status is passed
+    first_attempt_pass_rate: float | None  # share passed on round 1 (no revision needed)
+    mean_rounds: float | None
+
+
+class StatsReport(BaseModel):
+    by: Literal["prompt_version", "day"] | None
+    total: StatsRow
+    rows: list[StatsRow]

@@ -1,0 +1,230 @@
+"""Prompt-version rows and refine-job leases: the database half of the prompt registry.
+
+The refiner (a later issue) builds on these. Two invariants are kept by the database itself,
+not by careful callers: at most one *active* version per prompt name, and at most one
+*running* refine job per prompt name (partial unique indexes, on SQLite and PostgreSQL alike).
+
+Leases: `try_acquire_lease` first expires a running job whose lease has run out (its refiner
+crashed), then inserts a new running job. Two acquirers racing both try to insert; the unique
+index lets exactly one through and the other gets None. On PostgreSQL the acquirers for one
+prompt are additionally serialised by a transaction-scoped advisory lock, so the loser waits a
+moment and sees the winner's row instead of hitting the index. SQLite's `BEGIN IMMEDIATE`
+serialises them the same way. Lease times come from the database's clock on PostgreSQL, so
+refiners on machines with skewed clocks agree on when a lease ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agent.store.errors import JobNotFoundError, PromptVersionNotFoundError, StoreError
+from agent.store.models import JobStatus, PromptKind, PromptStatus, PromptVersion, RefineJob
+
+
+def _check(value: str, enum: type, what: str) -> str:
+    allowed = [m.value for m in enum]
+    if value not in allowed:
+        raise StoreError(f"{value!r} is not a {what}; use one of {', '.join(allowed)}")
+    return value
+
+
+def db_now(session: Session) -> datetime:
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(select(func.now())).astimezone(UTC)
+    return datetime.now(UTC)
+
+
+def add_prompt_version(
+    session: Session,
+    *,
+    name: str,
+    kind: str,
+    path: str,
+    sha256: str,
+    version: int | None = None,
+    parent: int | None = None,
+    n_examples: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    status: str = "candidate",
+) -> PromptVersion:
+    _check(kind, PromptKind, "prompt kind")
+    _check(status, PromptStatus, "prompt status")
+    if version is None:
+        latest = session.scalar(
+            select(func.max(PromptVersion.version)).where(PromptVersion.name == name)
+        )
+        version = (latest or 0) + 1
+    row = PromptVersion(
+        name=name,
+        version=version,
+        kind=kind,
+        path=path,
+        sha256=sha256,
+        parent=parent,
+        n_examples=n_examples,
+        metrics=metrics or {},
+        status=status,
+        promoted_at=db_now(session) if status == "active" else None,
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise StoreError(
+            f"prompt {name}@{version} is already registered (or {name} already has an active "
+            "version); pick the next version number or promote instead"
+        ) from None
+    return row
+
+
+def get_prompt_version(
+    session: Session, name: str, version: int, *, lock: bool = False
+) -> PromptVersion:
+    query = select(PromptVersion).where(
+        PromptVersion.name == name, PromptVersion.version == version
+    )
+    row = session.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        raise PromptVersionNotFoundError(
+            f"no prompt version {name}@{version} is registered; "
+            "list them with `softloop prompts list`"
+        )
+    return row
+
+
+def active_version(session: Session, name: str) -> PromptVersion | None:
+    return session.scalar(
+        select(PromptVersion).where(PromptVersion.name == name, PromptVersion.status == "active")
+    )
+
+
+def promote(session: Session, name: str, version: int) -> PromptVersion:
+    """Old active -> retired, `version` -> active, in the caller's (one) transaction."""
+    new = get_prompt_version(session, name, version, lock=True)
+    if new.status == "active":
+        return new
+    now = db_now(session)
+    # Retire first and flush, so the one-active index never sees two active rows.
+    session.execute(
+        update(PromptVersion)
+        .where(PromptVersion.name == name, PromptVersion.status == "active")
+        .values(status="retired")
+    )
+    new.status, new.promoted_at = "active", now
+    session.flush()
+    return new
+
+
+def rollback(session: Session, name: str) -> PromptVersion:
+    """Reject the active version and re-activate the one promoted before it."""
+    current = active_version(session, name)
+    previous = session.scalar(
+        select(PromptVersion)
+        .where(
+            PromptVersion.name == name,
+            PromptVersion.status == "retired",
+            PromptVersion.promoted_at.is_not(None),
+        )
+        .order_by(PromptVersion.promoted_at.desc(), PromptVersion.version.desc())
+        .limit(1)
+    )
+    if previous is None:
+        raise StoreError(f"prompt {name} has no earlier promoted version to roll back to")
+    if current is not None:
+        current.status = "rejected"
+        session.flush()
+    previous.status, previous.promoted_at = "active", db_now(session)
+    session.flush()
+    return previous
+
+
+def _advisory_key(prompt_name: str) -> int:
+    # A stable signed 64-bit key per prompt (Python's hash() differs between processes).
+    digest = hashlib.blake2b(f"softloop.refine:{prompt_name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def try_acquire_lease(
+    session: Session, prompt_name: str, owner: str, ttl_s: float
+) -> RefineJob | None:
+    """A new running job holding the lease, or None if another live job holds it."""
+    if ttl_s <= 0:
+        raise StoreError(
+            f"a lease needs a positive ttl_s, got {ttl_s}; pass the seconds it may last"
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_advisory_key(prompt_name))))
+    now = db_now(session)
+    session.execute(
+        update(RefineJob)
+        .where(
+            RefineJob.prompt_name == prompt_name,
+            RefineJob.status == "running",
+            RefineJob.lease_until < now,
+        )
+        .values(status="expired", finished_at=now, error="lease expired (refiner stopped renewing)")
+    )
+    holder = session.scalar(
+        select(RefineJob.id).where(
+            RefineJob.prompt_name == prompt_name, RefineJob.status == "running"
+        )
+    )
+    if holder is not None:
+        return None
+    job = RefineJob(
+        prompt_name=prompt_name,
+        owner=owner,
+        started_at=now,
+        lease_until=now + timedelta(seconds=ttl_s),
+        status="running",
+        metrics={},
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        return None  # another acquirer's insert won (the unique index decided)
+    return job
+
+
+def renew_lease(session: Session, job_id: int, owner: str, ttl_s: float) -> bool:
+    """Extend a running job's lease; False if it is no longer this owner's running job."""
+    now = db_now(session)
+    result = session.execute(
+        update(RefineJob)
+        .where(
+            RefineJob.id == job_id,
+            RefineJob.owner == owner,
+            RefineJob.status == "running",
+            RefineJob.lease_until >= now,
+        )
+        .values(lease_until=now + timedelta(seconds=ttl_s))
+    )
+    return result.rowcount == 1
+
+
+def finish_job(
+    session: Session,
+    job_id: int,
+    status: str,
+    metrics: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> RefineJob:
+    _check(status, JobStatus, "job status")
+    if status == "running":
+        raise StoreError("finish_job needs a final status; use succeeded, failed or abandoned")
+    job = session.get(RefineJob, job_id, with_for_update=True)
+    if job is None:
+        raise JobNotFoundError(f"no refine job has the id {job_id}; it may have been deleted")
+    job.status, job.finished_at, job.error = status, db_now(session), error
+    if metrics is not None:
+        job.metrics = {**job.metrics, **metrics}
+    session.flush()
+    return job
