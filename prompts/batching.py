@@ -66,9 +66,7 @@ def build_batch(
         emb = embed(ids).to(dtype)  # (L_tokens, H)
         n_pre, n_text = len(row.prefix_ids), len(row.text_ids)
         pre, rest = emb[:n_pre], emb[n_pre:]
-        prompt = (
-            row.prompt if row.prompt is not None else emb.new_zeros(0, hidden_size)
-        )  # (n, H)
+        prompt = row.prompt if row.prompt is not None else emb.new_zeros(0, hidden_size)  # (n, H)
         parts = [pre, prompt, rest] if prompt_after_bos else [prompt, pre, rest]
         seq = torch.cat(parts, dim=0)  # (L, H)
         n_untargeted = n_pre + prompt.shape[0] + n_text

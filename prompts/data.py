@@ -40,8 +40,10 @@ def read_jsonl(path: str | Path) -> list[Example]:
             raise DataFileError(
                 f"{where} is not valid JSON ({err.msg}); write one JSON object per line"
             ) from err
-        if not isinstance(obj, dict) or not isinstance(obj.get("input"), str) or not isinstance(
-            obj.get("output"), str
+        if (
+            not isinstance(obj, dict)
+            or not isinstance(obj.get("input"), str)
+            or not isinstance(obj.get("output"), str)
         ):
             raise DataFileError(
                 f'{where} must be an object with string fields "input" and "output"'

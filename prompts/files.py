@@ -187,5 +187,3 @@ def read_manifest(directory: str | Path) -> PromptManifest:
         return PromptManifest.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValidationError, ValueError) as err:
         raise PromptFileError(f"{path} cannot be read as a prompt manifest ({err})") from err
-
-

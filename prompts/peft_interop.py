@@ -34,8 +34,11 @@ WEIGHTS = "adapter_model.safetensors"
 TENSOR = "prompt_embeddings"
 META_KEY = "softloop_manifest"
 
-# Our init names -> PEFT's PromptTuningInit values.
-_PEFT_INIT = {"text": "TEXT", "vocab": "SAMPLE_VOCAB", "random": "RANDOM"}
+# Our init names -> PEFT's PromptTuningInit values. "vocab" is written as RANDOM because
+# SAMPLE_VOCAB only exists in recent PEFT; the init only matters if PEFT trains further, and our
+# own manifest (in the metadata) keeps the truth.
+_PEFT_INIT = {"text": "TEXT", "vocab": "RANDOM", "random": "RANDOM"}
+_FROM_PEFT_INIT = {"TEXT": "text", "SAMPLE_VOCAB": "vocab", "RANDOM": "random"}
 
 
 def export_peft(
@@ -46,7 +49,10 @@ def export_peft(
 ) -> Path:
     """Write `prompt` as a PEFT PROMPT_TUNING adapter that `PeftModel.from_pretrained` loads."""
     m = prompt.manifest
-    base = base_model_name_or_path or (lm.model_id if lm is not None else m.base_model_id)
+    # Only a path the caller vouches for may serve as PEFT's tokenizer for TEXT init: PEFT
+    # loads it when the adapter is opened for further training.
+    vouched = base_model_name_or_path or (lm.model_id if lm is not None else None)
+    base = vouched or m.base_model_id
     extra = m.extra
     layers, heads = extra.get("num_layers"), extra.get("num_attention_heads")
     if lm is not None:
@@ -54,7 +60,7 @@ def export_peft(
         heads = getattr(lm.model.config, "num_attention_heads", heads)
     init = _PEFT_INIT.get(m.init, "RANDOM")
     init_text = extra.get("init_text")
-    if init == "TEXT" and not (base and init_text):
+    if init == "TEXT" and not (vouched and init_text):
         # PEFT refuses TEXT without a tokenizer path; the weights are loaded over it anyway.
         init = "RANDOM"
     config: dict[str, Any] = {
@@ -151,7 +157,7 @@ def _manifest(
         return manifest.model_copy(update={"name": name}) if name else manifest
     n, hidden = tensor.shape
     base_key = "base_model_name_or_path"
-    init = {v: k for k, v in _PEFT_INIT.items()}.get(config.get("prompt_tuning_init"), "random")
+    init = _FROM_PEFT_INIT.get(str(config.get("prompt_tuning_init")), "random")
     return PromptManifest(
         name=name or "peft-prompt",
         n_tokens=n,

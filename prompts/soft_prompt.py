@@ -141,9 +141,7 @@ class SoftPrompt(nn.Module):
         return load_prompt(directory, lm)
 
 
-def _text_init(
-    lm: FrozenLM, table: torch.Tensor, n_tokens: int, text: str | None
-) -> torch.Tensor:
+def _text_init(lm: FrozenLM, table: torch.Tensor, n_tokens: int, text: str | None) -> torch.Tensor:
     if not text:
         raise ConfigError("init='text' needs a non-empty text; pass text=... or use init='vocab'")
     ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -106,8 +106,12 @@ def dev_loss(lm: FrozenLM, prompt: SoftPrompt, dev: list[Example], batch_size: i
             w = sum(e.weight for e in chunk)
             if w <= 0:
                 continue
-            loss = lm.loss([e.input for e in chunk], [e.output for e in chunk], prompt,
-                           [e.weight for e in chunk])
+            loss = lm.loss(
+                [e.input for e in chunk],
+                [e.output for e in chunk],
+                prompt,
+                [e.weight for e in chunk],
+            )
             total += float(loss) * w
             weight += w
     return total / weight if weight else float("nan")
@@ -134,17 +138,18 @@ def train_prompt(
     prompt.to(lm.device)
     prompt.weight.requires_grad_(True)
     gen = torch.Generator().manual_seed(config.seed)
-    optimiser = torch.optim.AdamW([prompt.weight], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW([prompt.weight], lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: lr_factor(s, config))
 
     higher = metric is not None
     evaluate: Callable[[], float] | None = None
     if metric is not None:
+
         def evaluate() -> float:
             with torch.no_grad():
                 return float(metric(prompt))
     elif dev:
+
         def evaluate() -> float:
             return dev_loss(lm, prompt, dev, config.batch_size)
 
@@ -172,8 +177,9 @@ def train_prompt(
     if evaluate is not None:
         checkpoint(0)
     order: list[int] = []
-    bar = tqdm(total=config.steps, desc=f"train {prompt.name}", disable=not config.progress,
-               leave=False)
+    bar = tqdm(
+        total=config.steps, desc=f"train {prompt.name}", disable=not config.progress, leave=False
+    )
     try:
         for step in range(1, config.steps + 1):
             batch = []
@@ -181,8 +187,12 @@ def train_prompt(
                 if not order:  # a fresh shuffle per epoch, from the seeded generator
                     order = torch.randperm(len(train), generator=gen).tolist()
                 batch.append(train[order.pop()])
-            loss = lm.loss([e.input for e in batch], [e.output for e in batch], prompt,
-                           [e.weight for e in batch])
+            loss = lm.loss(
+                [e.input for e in batch],
+                [e.output for e in batch],
+                prompt,
+                [e.weight for e in batch],
+            )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             if config.max_grad_norm is not None:

@@ -64,20 +64,43 @@ def tiny_model(arch: str, vocab_size: int, seed: int = 0, layers: int = 2) -> to
     torch.manual_seed(seed)
     common = {"vocab_size": vocab_size, "initializer_range": 0.3}
     if arch == "gpt2":
-        cfg = GPT2Config(n_embd=64, n_layer=layers, n_head=4, n_positions=128, bos_token_id=1,
-                         eos_token_id=2, **common)
+        cfg = GPT2Config(
+            n_embd=64,
+            n_layer=layers,
+            n_head=4,
+            n_positions=128,
+            bos_token_id=1,
+            eos_token_id=2,
+            **common,
+        )
         model = GPT2LMHeadModel(cfg)
     elif arch == "llama":
-        cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
-                          num_attention_heads=4, num_key_value_heads=2,
-                          max_position_embeddings=128, bos_token_id=1, eos_token_id=2,
-                          pad_token_id=0, **common)
+        cfg = LlamaConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+            **common,
+        )
         model = LlamaForCausalLM(cfg)
     elif arch == "qwen2":
-        cfg = Qwen2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
-                          num_attention_heads=4, num_key_value_heads=2,
-                          max_position_embeddings=128, bos_token_id=1, eos_token_id=2,
-                          pad_token_id=0, **common)
+        cfg = Qwen2Config(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+            **common,
+        )
         model = Qwen2ForCausalLM(cfg)
     else:
         raise ValueError(arch)

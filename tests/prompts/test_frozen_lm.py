@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from prompts import FrozenLM, SoftPrompt, SoftloopError
+from prompts import FrozenLM, SoftloopError, SoftPrompt
 
 
 def test_from_pretrained_loads_and_freezes(saved_model: Path) -> None:
@@ -33,7 +33,7 @@ def test_from_pretrained_missing_model_is_one_clear_error(tmp_path: Path) -> Non
         FrozenLM.from_pretrained(str(tmp_path / "nope"))
 
 
-def test_fingerprint_tells_weights_apart(lm_factory) -> None:  # noqa: ANN001
+def test_fingerprint_tells_weights_apart(lm_factory) -> None:
     a, b, a2 = lm_factory("llama", seed=0), lm_factory("llama", seed=1), lm_factory("llama", seed=0)
     assert a.fingerprint == a2.fingerprint != b.fingerprint
 
@@ -60,7 +60,9 @@ def test_mixed_prompt_batch_scores_equal_per_row_scores(lm: FrozenLM) -> None:
     q = SoftPrompt.from_init(lm, 7, "random", seed=3)
     inputs, targets, prompts = ["ab", "cdefgh", "ij"], ["yes", "no", "maybe"], [p, q, None]
     batched = lm.score(inputs, targets, prompts)
-    alone = torch.cat([lm.score([i], [t], pr) for i, t, pr in zip(inputs, targets, prompts, strict=True)])
+    alone = torch.cat(
+        [lm.score([i], [t], pr) for i, t, pr in zip(inputs, targets, prompts, strict=True)]
+    )
     assert torch.allclose(batched, alone, atol=1e-5)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prompts import FrozenLM, SoftPrompt, SoftloopError
+from prompts import FrozenLM, SoftloopError, SoftPrompt
 
 
 def test_mixed_prompt_batch_generates_what_each_row_does_alone(lm: FrozenLM) -> None:
@@ -54,7 +54,7 @@ def test_a_row_stops_at_eos_while_others_go_on(llama: FrozenLM) -> None:
     plain = llama.generate(["abc", "d"], max_new_tokens=5)
     eos, calls = llama.tokenizer.eos_token_id, []
 
-    def force_eos_on_row_0(module, args, output):  # noqa: ANN001, ANN202
+    def force_eos_on_row_0(module, args, output):
         calls.append(1)
         if len(calls) == 3:  # prefill, step 1, then step 2 emits EOS for row 0 only
             output = output.clone()

@@ -46,7 +46,7 @@ def test_random_init_matches_the_embedding_scale(lm: FrozenLM) -> None:
     assert prompt.weight.mean().item() == pytest.approx(table.mean().item(), abs=0.1)
 
 
-def test_new_prompt_is_fp32_and_describes_its_model(arch: str, lm_factory) -> None:  # noqa: ANN001
+def test_new_prompt_is_fp32_and_describes_its_model(arch: str, lm_factory) -> None:
     lm = lm_factory(arch)
     lm.model.to(torch.bfloat16)
     prompt = SoftPrompt.from_init(lm, 3, "vocab", name="rev", kind="critique", template="{input}?")
