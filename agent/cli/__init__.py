@@ -15,7 +15,17 @@ import click
 from prompts.errors import SoftloopError
 
 # name -> "module:attribute" of a click command. Add a command here and in its own module.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "db": "agent.cli.db:db",
+    "export": "agent.cli.review:export",
+    "export-peft": "agent.cli.peft_cmd:export_peft_cmd",
+    "history": "agent.cli.review:history",
+    "import-peft": "agent.cli.peft_cmd:import_peft_cmd",
+    "label": "agent.cli.review:label",
+    "show": "agent.cli.review:show",
+    "stats": "agent.cli.review:stats",
+    "train": "agent.cli.train:train",
+}
 
 
 class LazyGroup(click.Group):

@@ -179,6 +179,9 @@ class Store:
         """The database's schema revision (None: never migrated)."""
 
         def once() -> str | None:
+            path = sqlite_path(self.url)
+            if path is not None and not path.exists():
+                return None  # do not create the file just to look at it
             with self.engine.connect() as conn:
                 return migrate.current_revision(conn)
 

@@ -1,0 +1,87 @@
+"""`softloop db upgrade | current | downgrade`: the store's schema migrations."""
+
+from __future__ import annotations
+
+import click
+
+from agent.cli.options import db_option
+
+
+def _where(store) -> str:
+    from agent.store.engine import safe_url
+
+    return safe_url(store.url)
+
+
+def _store(db_url: str | None):
+    from agent.store import Store
+
+    return Store(db_url, auto_upgrade=False)
+
+
+@click.group()
+def db() -> None:
+    """Manage the store's database schema (Alembic migrations).
+
+    \b
+    Examples:
+      softloop db upgrade
+      softloop db current --db postgresql+psycopg://user@host/softloop
+    """
+
+
+@db.command()
+@click.argument("revision", default="head")
+@db_option
+def upgrade(revision: str, db_url: str | None) -> None:
+    """Apply migrations up to REVISION (default: the newest); creates a missing SQLite file.
+
+    \b
+    Example:
+      SOFTLOOP_DATABASE_URL=postgresql+psycopg://me@db/softloop softloop db upgrade
+    """
+    store = _store(db_url)
+    before = store.current_revision()
+    after = store.upgrade(revision)
+    if before == after:
+        click.echo(f"{_where(store)} is already at revision {after}")
+    else:
+        click.echo(f"upgraded {_where(store)} from {before or 'an empty schema'} to {after}")
+
+
+@db.command()
+@db_option
+def current(db_url: str | None) -> None:
+    """Print the database's schema revision and whether it is the newest.
+
+    \b
+    Example:
+      softloop db current
+    """
+    store = _store(db_url)
+    rev, head = store.current_revision(), store.head_revision()
+    if rev == head:
+        click.echo(f"{rev} (head)")
+    elif rev is None:
+        click.echo(f"none (empty database; run `softloop db upgrade` to reach {head})")
+    else:
+        click.echo(f"{rev} (the newest is {head}; run `softloop db upgrade`)")
+
+
+@db.command()
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+def downgrade(revision: str, yes: bool, db_url: str | None) -> None:
+    """Revert migrations down to REVISION ('base' drops every table and its data).
+
+    \b
+    Example:
+      softloop db downgrade base --yes
+    """
+    store = _store(db_url)
+    if not yes:
+        click.confirm(
+            f"Downgrade {_where(store)} to {revision}? Data in dropped tables is lost", abort=True
+        )
+    click.echo(f"downgraded {_where(store)} to {store.downgrade(revision) or 'base (empty)'}")
