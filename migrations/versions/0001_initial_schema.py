@@ -42,9 +42,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_runs_idempotency_key")),
     )
-    op.create_index(op.f("ix_runs_created_at"), "runs", ["created_at"])
+    # status and rounds ride along so time-window history and stats are index-only scans.
+    op.create_index(
+        op.f("ix_runs_task_created_at_status_rounds"),
+        "runs",
+        ["task", "created_at", "status", "rounds"],
+    )
+    op.create_index(
+        op.f("ix_runs_created_at_status_rounds"), "runs", ["created_at", "status", "rounds"]
+    )
     op.create_index(op.f("ix_runs_status_created_at"), "runs", ["status", "created_at"])
-    op.create_index(op.f("ix_runs_task_created_at"), "runs", ["task", "created_at"])
 
     op.create_table(
         "run_prompt_versions",
