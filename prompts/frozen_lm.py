@@ -27,6 +27,8 @@ from prompts.soft_prompt import SoftPrompt
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from prompts.prefix_cache import PrefixCache
+
 PromptsArg = SoftPrompt | Sequence[SoftPrompt | None] | None
 
 _FINGERPRINT_ROWS = 4096  # rows hashed per chunk, so a 150k-vocab model needs no fp32 copy
@@ -190,9 +192,31 @@ class FrozenLM:
 
         Row `i`'s real positions are the last `len(row)` ones; mostly useful to compare layouts.
         """
-        batch = self.batch(self.rows(inputs, prompts))
+        kwargs, _ = self.model_kwargs(inputs, prompts)
         with torch.no_grad():
-            return self._forward(batch).float()
+            return self._forward(kwargs).float()
+
+    def model_kwargs(
+        self,
+        inputs: Sequence[str],
+        prompts: PromptsArg,
+        targets: Sequence[str] | None = None,
+        add_eos: bool = True,
+        padding_side: PaddingSide = "left",
+        prefix: PrefixCache | None = None,
+    ) -> tuple[dict[str, Any], torch.Tensor]:
+        """Keyword arguments for the model's forward pass, and the `(B, T)` labels."""
+        if prefix is not None:
+            if padding_side != "left":
+                raise ConfigError("a prefix cache needs padding_side='left'")
+            return prefix.model_kwargs(self, list(inputs), prompts, _list(targets), add_eos)
+        batch = self.batch(self.rows(inputs, prompts, targets, add_eos), padding_side)
+        kwargs = {
+            "inputs_embeds": batch.inputs_embeds,
+            "attention_mask": batch.attention_mask,
+            "position_ids": batch.position_ids,
+        }
+        return kwargs, batch.labels
 
     def token_logprobs(
         self,
@@ -201,18 +225,19 @@ class FrozenLM:
         prompts: PromptsArg,
         add_eos: bool = True,
         padding_side: PaddingSide = "left",
+        prefix: PrefixCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probs of each target token and a mask of which positions are targets: `(B, T-1)`."""
-        batch = self.batch(self.rows(inputs, prompts, targets, add_eos), padding_side)
-        labels = batch.labels[:, 1:]  # (B, T-1) token at t+1 is predicted at t
+        """Log-probs of each target token and a mask of which positions are targets: `(B, L)`."""
+        kwargs, labels = self.model_kwargs(inputs, prompts, targets, add_eos, padding_side, prefix)
+        labels = labels[:, 1:]  # (B, T-1) token at t+1 is predicted at t
         keep = 0
         if padding_side == "left" and self._takes_logits_to_keep:
             # Targets sit at the end of every left-padded row: project only those positions.
             n_target = (labels != IGNORE).sum(dim=1).max().item()
             keep = int(n_target) + 1
-        logits = self._forward(batch, logits_to_keep=keep)  # (B, T or keep, V)
-        logits = logits[:, :-1]  # (B, T-1 or keep-1, V)
-        labels = labels[:, labels.shape[1] - logits.shape[1] :]
+        logits = self._forward(kwargs, logits_to_keep=keep)  # (B, T or keep, V)
+        logits = logits[:, :-1]  # (B, L, V)
+        labels = labels[:, labels.shape[1] - logits.shape[1] :]  # (B, L)
         mask = labels != IGNORE  # (B, L)
         logp = torch.log_softmax(logits.float(), dim=-1)  # (B, L, V)
         picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, L)
@@ -246,23 +271,31 @@ class FrozenLM:
 
     @torch.no_grad()
     def score(
-        self, inputs: Sequence[str], targets: Sequence[str], prompts: PromptsArg
+        self,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        prompts: PromptsArg,
+        prefix: PrefixCache | None = None,
     ) -> torch.Tensor:
         """Sum of log-probs of each target's tokens, without EOS: `(B,)`; no grad."""
-        picked, _ = self.token_logprobs(inputs, targets, prompts, add_eos=False)
+        picked, _ = self.token_logprobs(inputs, targets, prompts, add_eos=False, prefix=prefix)
         return picked.sum(dim=1)
 
-    def _forward(self, batch: Batch, logits_to_keep: int = 0, **kwargs: Any) -> torch.Tensor:
+    def prefix_cache(self, prompt: SoftPrompt) -> PrefixCache:
+        """The prompt's key/value cache, to pass as `prefix=` to `generate` and `score`.
+
+        Worth it when many calls share one prompt (the critic's scoring, batched requests). It
+        is a snapshot: after the prompt is trained further, using it raises; build a new one.
+        """
+        from prompts.prefix_cache import build_prefix_cache
+
+        return build_prefix_cache(self, prompt)
+
+    def _forward(self, kwargs: dict[str, Any], logits_to_keep: int = 0) -> torch.Tensor:
+        extra: dict[str, Any] = {"use_cache": self.cache_arg in kwargs}
         if logits_to_keep and self._takes_logits_to_keep:
-            kwargs["logits_to_keep"] = logits_to_keep
-        out = self.model(
-            inputs_embeds=batch.inputs_embeds,
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            use_cache=False,
-            **kwargs,
-        )
-        return out.logits
+            extra["logits_to_keep"] = logits_to_keep
+        return self.model(**kwargs, **extra).logits
 
     # --- generation ------------------------------------------------------------------------
 
@@ -276,10 +309,12 @@ class FrozenLM:
         top_k: int | None = None,
         seed: int | None = None,
         stop: Sequence[str] | str | None = None,
+        prefix: PrefixCache | None = None,
     ) -> list[str]:
         """Continue each input under its prompt; returns only the new text, one string per row.
 
         Output stops at EOS, at the first `stop` string (excluded) or after `max_new_tokens`.
+        `prefix` (from `prefix_cache(prompt)`) skips recomputing a shared prompt.
         """
         from prompts.generation import generate
 
@@ -293,10 +328,15 @@ class FrozenLM:
             top_k=top_k,
             seed=seed,
             stop=[stop] if isinstance(stop, str) else list(stop or []),
+            prefix=prefix,
         )
 
     def __repr__(self) -> str:
         return f"FrozenLM({self.model_id!r}, hidden={self.hidden_size}, dtype={self.dtype})"
+
+
+def _list(items: Sequence[str] | None) -> list[str] | None:
+    return None if items is None else list(items)
 
 
 def _bos_prefix(tokenizer: PreTrainedTokenizerBase) -> list[int]:

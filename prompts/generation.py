@@ -20,6 +20,7 @@ from prompts.errors import ConfigError
 
 if TYPE_CHECKING:
     from prompts.frozen_lm import FrozenLM, PromptsArg
+    from prompts.prefix_cache import PrefixCache
 
 
 @torch.no_grad()
@@ -33,6 +34,7 @@ def generate(
     top_k: int | None = None,
     seed: int | None = None,
     stop: list[str] | None = None,
+    prefix: PrefixCache | None = None,
 ) -> list[str]:
     """Greedy or sampled continuation of every row; see `FrozenLM.generate`."""
     _check(max_new_tokens, do_sample, temperature, top_k)
@@ -42,17 +44,12 @@ def generate(
     gen = None
     if do_sample and seed is not None:
         gen = torch.Generator(device=lm.device).manual_seed(seed)
-    batch = lm.batch(lm.rows(inputs, prompts))
-    mask = batch.attention_mask  # (B, T)
-    out = lm.model(
-        inputs_embeds=batch.inputs_embeds,
-        attention_mask=mask,
-        position_ids=batch.position_ids,
-        use_cache=True,
-    )
+    kwargs, _ = lm.model_kwargs(inputs, prompts, prefix=prefix)
+    mask = kwargs["attention_mask"]  # (B, T), or (B, P + T) on a prefix cache
+    out = lm.model(**kwargs, use_cache=True)
     cache = _cache_of(out)
     logits = out.logits[:, -1, :]  # (B, V)
-    position = batch.position_ids[:, -1:] + 1  # (B, 1)
+    position = kwargs["position_ids"][:, -1:] + 1  # (B, 1)
     n = len(inputs)
     new_ids: list[list[int]] = [[] for _ in range(n)]
     done = [False] * n
@@ -66,7 +63,8 @@ def generate(
                 done[i] = True
                 continue
             new_ids[i].append(t)
-            if stop and _cut(lm.tokenizer.decode(new_ids[i], skip_special_tokens=True), stop):
+            text = lm.tokenizer.decode(new_ids[i], skip_special_tokens=True) if stop else ""
+            if stop and _cut(text, stop) is not None:
                 done[i] = True
         if all(done) or step == max_new_tokens - 1:
             break
