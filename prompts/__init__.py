@@ -11,6 +11,7 @@ from prompts.errors import (
 from prompts.frozen_lm import FrozenLM
 from prompts.manifest import PromptManifest
 from prompts.peft_interop import export_peft, import_peft
+from prompts.prefix_cache import PrefixCache
 from prompts.soft_prompt import SoftPrompt
 from prompts.training import TrainConfig, TrainReport, train_prompt
 
@@ -19,6 +20,7 @@ __all__ = [
     "DataFileError",
     "Example",
     "FrozenLM",
+    "PrefixCache",
     "PromptFileError",
     "PromptManifest",
     "PromptMismatchError",

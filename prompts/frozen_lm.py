@@ -128,9 +128,9 @@ class FrozenLM:
 
     def prompts_per_row(self, prompts: PromptsArg, n: int) -> list[SoftPrompt | None]:
         """Normalise the `prompts` argument: None, one prompt for all rows, or one per row."""
-        if prompts is None or isinstance(prompts, SoftPrompt):
-            return [prompts] * n
-        rows = list(prompts)
+        rows = (
+            [prompts] * n if prompts is None or isinstance(prompts, SoftPrompt) else list(prompts)
+        )
         if len(rows) != n:
             raise ConfigError(
                 f"got {len(rows)} prompts for {n} inputs; pass one prompt per input, "

@@ -103,3 +103,31 @@ def test_wrong_number_of_prompts_is_refused(llama: FrozenLM) -> None:
     prompt = SoftPrompt.from_init(llama, 2, "vocab")
     with pytest.raises(SoftloopError, match="got 1 prompts for 2 inputs"):
         llama.generate(["a", "b"], [prompt])
+
+
+def test_prompt_of_another_width_is_refused(llama: FrozenLM) -> None:
+    manifest = SoftPrompt.from_init(llama, 2, "vocab").manifest.model_copy(
+        update={"hidden_size": 32}
+    )
+    narrow = SoftPrompt(torch.zeros(2, 32), manifest)
+    with pytest.raises(SoftloopError, match="hidden size 32 but this model has 64"):
+        llama.generate("ab", narrow)
+
+
+def test_public_api_is_exported() -> None:
+    import prompts
+
+    contract = {
+        "SoftPrompt",
+        "PromptManifest",
+        "FrozenLM",
+        "train_prompt",
+        "TrainConfig",
+        "TrainReport",
+        "Example",
+        "export_peft",
+        "import_peft",
+        "SoftloopError",
+    }
+    assert contract <= set(prompts.__all__)
+    assert all(hasattr(prompts, name) for name in prompts.__all__)

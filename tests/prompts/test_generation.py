@@ -48,6 +48,8 @@ def test_max_new_tokens_and_stop_strings(llama: FrozenLM) -> None:
     assert cut == full[: full.find(stop)]
     [never] = llama.generate("abc", max_new_tokens=10, stop=["@@"])
     assert never == full
+    # A stop string at the very start ends the row at once, with empty output.
+    assert llama.generate("abc", max_new_tokens=10, stop=[full[0], "@@"]) == [""]
 
 
 def test_a_row_stops_at_eos_while_others_go_on(llama: FrozenLM) -> None:

@@ -18,6 +18,7 @@ def quick(**kwargs: object) -> TrainConfig:
     return TrainConfig(**{"progress": False, "batch_size": 4, **kwargs})  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_trained_prompt_answers_a_memorised_lookup(llama: FrozenLM) -> None:
     torch.manual_seed(0)
     prompt = SoftPrompt.from_init(llama, 8, "vocab", template="{input}=")
