@@ -121,7 +121,4 @@ def describe(err: sa_exc.DBAPIError, url: str) -> StoreError:
             f"cannot reach the database at {where} ({reason}); "
             "check SOFTLOOP_DATABASE_URL or start the server"
         )
-    return StoreError(
-        f"the database at {where} refused the operation ({reason}); "
-        "run `softloop db upgrade` if the schema may be out of date"
-    )
+    return StoreError(f"the database at {where} refused the operation ({reason})")

@@ -134,11 +134,21 @@ def detail(run: Run) -> RunDetail:
 
 
 def list_runs(
-    session: Session, *, limit: int = 50, offset: int = 0, **filters: Any
+    session: Session,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    before: tuple[datetime, uuid.UUID] | None = None,
+    **filters: Any,
 ) -> list[RunSummary]:
+    """Newest first. `before=(created_at, id)` of the last run seen pages without OFFSET."""
+    where = run_filters(**filters)
+    if before is not None:
+        at, last_id = before
+        where.append(or_(Run.created_at < at, and_(Run.created_at == at, Run.id < last_id)))
     query = (
         select(Run)
-        .where(*run_filters(**filters))
+        .where(*where)
         .order_by(Run.created_at.desc(), Run.id.desc())
         .limit(limit)
         .offset(offset)

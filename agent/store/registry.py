@@ -106,7 +106,10 @@ def active_version(session: Session, name: str) -> PromptVersion | None:
 
 def promote(session: Session, name: str, version: int) -> PromptVersion:
     """Old active -> retired, `version` -> active, in the caller's (one) transaction."""
-    new = get_prompt_version(session, name, version, lock=True)
+    # Lock every version of this name first: two promotions of one prompt then run one after
+    # the other instead of both retiring the same old row and colliding on the one-active index.
+    session.execute(select(PromptVersion.id).where(PromptVersion.name == name).with_for_update())
+    new = get_prompt_version(session, name, version)
     if new.status == "active":
         return new
     now = db_now(session)
@@ -123,6 +126,7 @@ def promote(session: Session, name: str, version: int) -> PromptVersion:
 
 def rollback(session: Session, name: str) -> PromptVersion:
     """Reject the active version and re-activate the one promoted before it."""
+    session.execute(select(PromptVersion.id).where(PromptVersion.name == name).with_for_update())
     current = active_version(session, name)
     previous = session.scalar(
         select(PromptVersion)

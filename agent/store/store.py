@@ -14,8 +14,10 @@ shipped. The default SQLite file is created and upgraded automatically; any othe
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -46,6 +48,19 @@ from agent.store.retry import read_policy, write_policy
 
 T = TypeVar("T")
 
+# Pooled connections must not cross a fork: a child that inherits them would share sockets (or
+# SQLite handles) with its parent. Each live store drops its pool, without closing, in the child.
+_live_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_live_stores):
+        store.engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 class Store:
     """The correction-history store. `Store()` uses `SOFTLOOP_DATABASE_URL` or the default file.
@@ -65,6 +80,7 @@ class Store:
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
         self._ready = False
         self._ready_lock = threading.Lock()
+        _live_stores.add(self)
 
     def __repr__(self) -> str:
         return f"Store({safe_url(self.url)!r})"
@@ -267,15 +283,24 @@ class Store:
         return self._read(lambda s: queries.stats(s, by=by, task=task, since=since, until=until))
 
     def iter_runs(self, batch_size: int = 500, **filters: Any) -> Iterator[RunDetail]:
-        """Every matching run's full trajectory, newest first, fetched a batch at a time."""
-        offset = 0
+        """Every matching run's full trajectory, newest first, fetched a batch at a time.
+
+        Pages by key (created_at, id), not OFFSET: runs written meanwhile neither shift nor
+        repeat what is yielded, and each page costs the same however deep the export goes.
+        """
+        where = {k: v for k, v in filters.items() if v is not None}
+        before = None
         while True:
-            page = self.list_runs(limit=batch_size, offset=offset, **filters)
+            page = self._read(
+                lambda s, before=before: queries.list_runs(
+                    s, limit=batch_size, before=before, **where
+                )
+            )
             if not page:
                 return
             ids = [r.id for r in page]
             yield from self._read(lambda s, ids=ids: queries.iter_details(s, ids))
-            offset += len(page)
+            before = (page[-1].created_at, page[-1].id)
 
     def export_jsonl(self, path_or_file: str | Path | IO[str], **filters: Any) -> int:
         """Write matching runs (full trajectories) as JSON lines; returns how many."""

@@ -122,3 +122,21 @@ def test_an_expired_lease_is_taken_over(store: Store) -> None:
     assert store.try_acquire_lease("sort", "next", ttl_s=60) is not None  # leases are per prompt
     with pytest.raises(StoreError, match="final status"):
         store.finish_job(third.id, "running")
+
+
+def test_simultaneous_promotions_leave_exactly_one_active(store: Store) -> None:
+    _register(store, n=4)
+    store.promote("reverse", 1)
+    barrier = threading.Barrier(3)
+
+    def promote(version: int) -> None:
+        barrier.wait()
+        store.promote("reverse", version)
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = [v.status for v in store.list_prompt_versions("reverse")]
+    assert statuses.count("active") == 1 and statuses.count("retired") == 3

@@ -183,3 +183,24 @@ def test_bad_records_are_refused_before_the_database(make_run) -> None:
         )
     with pytest.raises(ValueError):
         RunRecord(task="t", input="i", status="maybe")
+
+
+def test_iter_runs_pages_by_key_without_repeats(store: Store, make_run) -> None:
+    same_time = datetime(2026, 11, 1, tzinfo=UTC)
+    records = [make_run(input=f"r{i}", created_at=same_time) for i in range(5)]
+    for r in records:
+        store.record_run(r)
+    seen = [r.id for r in store.iter_runs(batch_size=2)]
+    assert sorted(seen) == sorted(r.id for r in records) and len(seen) == 5
+
+
+def test_a_store_survives_fork(store: Store, make_run) -> None:
+    import multiprocessing
+
+    store.record_run(make_run())  # the parent's pool now holds a connection
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=store.record_run, args=(make_run(input="from child"),))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert {r.input for r in store.list_runs()} == {"abc", "from child"}
