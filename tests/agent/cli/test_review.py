@@ -198,8 +198,7 @@ def test_a_real_subprocess_prints_history(store: Store, runs) -> None:
 
 def test_a_real_subprocess_reports_errors_in_one_line(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'softloop.db'}"
-    done = softloop("db", "upgrade", db=url)
-    assert done.returncode == 0, done.stderr
+    Store(url).upgrade()
     done = softloop("show", "0000dead", db=url)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.splitlines() == [

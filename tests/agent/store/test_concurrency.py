@@ -70,11 +70,27 @@ def test_concurrent_threads_write_every_run_exactly_once(store: Store) -> None:
     _check_exactly_once(store, writers, n, [i for r in results for i in r])
 
 
+def _write_in_child(url: str, writer: int, n: int, barrier, results) -> None:
+    barrier.wait()
+    results.put(write_runs(url, writer, n))
+
+
 def test_concurrent_processes_write_every_run_exactly_once(store: Store) -> None:
+    # fork, not spawn: a spawned child re-imports torch (via `prompts`), seconds on 2 cores.
     writers, n = 3, 8
-    with multiprocessing.get_context("spawn").Pool(writers) as pool:
-        results = pool.starmap(write_runs, [(store.url, k, n) for k in range(writers)])
-    _check_exactly_once(store, writers, n, [i for r in results for i in r])
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(writers), ctx.Queue()
+    procs = [
+        ctx.Process(target=_write_in_child, args=(store.url, k, n, barrier, results))
+        for k in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    acknowledged = [i for _ in procs for i in results.get(timeout=60)]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    _check_exactly_once(store, writers, n, acknowledged)
 
 
 def _driver_error(backend: str) -> Exception:

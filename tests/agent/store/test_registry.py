@@ -94,11 +94,22 @@ def test_one_of_many_concurrent_threads_gets_the_lease(store: Store) -> None:
     assert len([w for w in winners if w]) == 1
 
 
+def _acquire_in_child(url: str, owner: str, barrier, results) -> None:
+    results.put(_acquire(url, owner, barrier))
+
+
 def test_one_of_many_concurrent_processes_gets_the_lease(store: Store) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager, ctx.Pool(3) as pool:
-        barrier = manager.Barrier(3)
-        winners = pool.starmap(_acquire, [(store.url, f"proc-{k}", barrier) for k in range(3)])
+    ctx = multiprocessing.get_context("fork")  # spawn would re-import torch in each child
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    procs = [
+        ctx.Process(target=_acquire_in_child, args=(store.url, f"proc-{k}", barrier, results))
+        for k in range(3)
+    ]
+    for p in procs:
+        p.start()
+    winners = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
     assert len([w for w in winners if w]) == 1
     assert [j.status for j in store.list_jobs("reverse")] == ["running"]
 
