@@ -1,0 +1,124 @@
+"""The pre-training data mixture: solve, judge and revise examples as (query, target) text pairs.
+
+Wrong answers come from two sources. Synthetic edits of the right answer (a swapped, dropped,
+doubled or changed character; a number off by one or ten) are cheap and cover every task from
+step one. The model's *own* outputs (`OwnOutputs`, sampled from the phase-1 model on train-split
+inputs and labelled by the oracle) are what matters for a judge: NOTES.md measured that a judge
+trained on random edits alone catches the model's own plausible mistakes with F1 ~0.2.
+
+Every input is drawn from the train split only; difficulties are drawn with weight proportional
+to the difficulty, so the long, hard inputs (few of which are right at first) get more practice.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from bench import formats
+from bench.tasks import TASKS, Task
+
+Example = tuple[str, str]  # (query text, target text); BOS/EOS are added when encoding
+
+
+def draw_difficulty(rng: random.Random, task: Task) -> int:
+    ds = range(1, task.max_difficulty + 1)
+    return rng.choices(ds, weights=ds)[0]
+
+
+def draw_train(rng: random.Random, task: Task, difficulty: int | None = None) -> tuple[str, str]:
+    """One train-split (input, answer), rejecting inputs that hash into dev or test."""
+    d = draw_difficulty(rng, task) if difficulty is None else difficulty
+    while True:
+        x, y = task.generate(rng, d)
+        if task.split_of(x) == "train":
+            return x, y
+
+
+def corrupt(rng: random.Random, task: Task, x: str, y: str) -> str:
+    """A plausible wrong answer to `x`: a small edit of the right answer `y`, never `y` itself."""
+    numeric = y.isdigit()
+    alphabet = "0123456789" if numeric else sorted(set(x)) or ["a"]
+    for _ in range(20):
+        s = list(y)
+        op = rng.randrange(6)
+        i = rng.randrange(len(s))
+        if op == 0 and len(s) > 1:  # swap neighbours
+            j = min(i + 1, len(s) - 1)
+            s[i], s[j] = s[j], s[i]
+        elif op == 1 and len(s) > 1:  # drop one
+            del s[i]
+        elif op == 2:  # double one
+            s.insert(i, s[i])
+        elif op == 3:  # change one
+            s[i] = rng.choice(alphabet)
+        elif op == 4 and numeric:  # off by one or ten
+            s = list(str(max(0, int(y) + rng.choice((-10, -1, 1, 10)))))
+        else:  # the input itself: a "did nothing" answer
+            s = list(x) if not numeric else list(str(int(y) + rng.choice((-2, 2))))
+        wrong = "".join(s)
+        if wrong and not task.check(x, wrong):
+            return wrong
+    return y + alphabet[0]
+
+
+@dataclass
+class OwnOutputs:
+    """The model's own answers on train inputs, labelled by the oracle, per task."""
+
+    right: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # task -> (x, answer)
+    wrong: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def add(self, task: Task, x: str, answer: str) -> None:
+        pool = self.right if task.check(x, answer) else self.wrong
+        pool.setdefault(task.name, []).append((x, answer))
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        return {n: (len(self.right.get(n, [])), len(self.wrong.get(n, []))) for n in TASKS}
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Shares of each ability; own-output shares apply once own outputs exist (phase 2)."""
+
+    solve: float = 0.5
+    judge: float = 0.3
+    revise: float = 0.2
+    judge_own: float = 0.0  # of judge examples, the fraction whose answer is the model's own
+    revise_own: float = 0.0  # of revise examples, the fraction fixing the model's own mistake
+    judge_right: float = 0.5  # of judge examples, the fraction whose answer is right
+
+
+PHASE1 = Mixture()
+PHASE2 = Mixture(solve=0.4, judge=0.35, revise=0.25, judge_own=0.7, revise_own=0.7)
+
+
+def sample_example(rng: random.Random, mix: Mixture, own: OwnOutputs | None = None) -> Example:
+    task = rng.choice(list(TASKS.values()))
+    instr = task.instruction
+    r = rng.random()
+    if r < mix.solve:
+        x, y = draw_train(rng, task)
+        return formats.solve_text(instr, x), y
+    if r < mix.solve + mix.judge:
+        right = rng.random() < mix.judge_right
+        pool = (own.right if right else own.wrong).get(task.name) if own else None
+        if pool and rng.random() < mix.judge_own:
+            x, a = rng.choice(pool)
+        else:
+            x, y = draw_train(rng, task)
+            a = y if right else corrupt(rng, task, x, y)
+        ok = task.check(x, a)
+        return formats.judge_text(instr, x, a), formats.verdict(ok, "" if ok else task.hint(x, a))
+    pool = own.wrong.get(task.name) if own else None
+    if pool and rng.random() < mix.revise_own:
+        x, a = rng.choice(pool)
+        y = task.solve(x)
+    else:
+        x, y = draw_train(rng, task)
+        a = corrupt(rng, task, x, y)
+    feedback = task.hint(x, a)
+    if rng.random() < 0.1:
+        # A right answer wrongly flagged must survive revision: keep it whatever the feedback.
+        a = y
+    return formats.revise_text(instr, x, a, feedback), y

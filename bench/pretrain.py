@@ -1,0 +1,278 @@
+"""Pre-train the reference base model: `python -m bench.pretrain [--steps N] [--out DIR]`.
+
+A character-level Llama learns three text-instructed abilities on the reference tasks (formats
+in `bench.formats`, data in `bench.mixture`):
+
+1. phase 1 — solve, judge and revise with wrong answers made by synthetic edits;
+2. own outputs — the phase-1 model answers train-split inputs (greedy and sampled at temperature
+   0.8 and 1.0); the oracle labels each answer;
+3. phase 2 — the same mixture, where most judge examples are the model's own labelled answers
+   and most revise examples fix its own mistakes. Own outputs are sampled again part-way, since
+   the model's mistakes move as it learns.
+
+Then it measures greedy accuracy per task and difficulty on the test split and writes the
+weights, the tokenizer, `pretrain_stats.json` and `MODEL_CARD.md` to `--out`
+(default: the shipped `bench/reference/model/`). `--smoke` runs a few steps of a tiny model into
+a temporary folder in seconds (the test suite runs it). `--card` only re-measures a saved model
+and rewrites its card (after changing a task's default difficulty).
+
+Everything is seeded; the run is repeatable on one machine (CPU thread scheduling can still move
+the last digits of a loss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from bench import formats, mixture
+from bench.decode import complete
+from bench.modelcard import evaluate_model, write_card
+from bench.tasks import TASKS
+from bench.tokenizer import build_tokenizer
+
+
+@dataclass
+class PretrainConfig:
+    steps: int = 4000  # sized so the whole recipe fits in ~15 min on 2 CPU cores
+    batch_size: int = 64  # larger batches cost proportionally more on 2 cores, for little gain
+    lr: float = 3e-3  # tiny models tolerate a high peak lr; one-cycle cosine down to 1 %
+    warmup: float = 0.05  # fraction of steps of linear warm-up
+    weight_decay: float = 0.01
+    hidden: int = 128  # NOTES.md: 128 wide x 4 deep learns the tasks; 0.8 M parameters
+    layers: int = 4
+    heads: int = 4
+    mlp: int = 384
+    own_at: tuple[float, ...] = (0.55, 0.8)  # fractions of training where own outputs are sampled
+    own_inputs: int = 300  # train inputs per task per sampling round (x3 decodings)
+    temperatures: tuple[float, ...] = (0.0, 0.8, 1.0)  # 0 = greedy
+    eval_n: int = 100  # test inputs per task and difficulty in the accuracy table
+    # One thread: on a 2-core machine shared with other work, two threads stall on each other
+    # (measured 0.15 s/step with 1 thread vs 0.15-0.86 s/step with 2); idle, 2 are ~1.5x faster.
+    threads: int = 1
+    seed: int = 0
+    log_every: int = 100
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}"
+            )
+        if not all(0 < f < 1 for f in self.own_at):
+            raise ValueError(f"own_at holds fractions of training in (0, 1), got {self.own_at}")
+
+
+def build_model(cfg: PretrainConfig, vocab_size: int) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden,
+        intermediate_size=cfg.mlp,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    return LlamaForCausalLM(config)
+
+
+def encode_batch(examples: list[mixture.Example], vocab: dict[str, int]):
+    """Right-padded (input_ids, labels); loss only on the target and EOS.
+
+    No attention mask is needed: padding sits after every real token and attention is causal.
+    """
+    bos, eos, pad, unk = vocab["<bos>"], vocab["<eos>"], vocab["<pad>"], vocab["<unk>"]
+    rows, labels = [], []
+    for q, t in examples:
+        qi = [bos] + [vocab.get(c, unk) for c in q]
+        ti = [vocab.get(c, unk) for c in t] + [eos]
+        rows.append(qi + ti)
+        labels.append([-100] * len(qi) + ti)
+    T = max(map(len, rows))
+    ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows])  # (B, T)
+    lab = torch.tensor([r + [-100] * (T - len(r)) for r in labels])  # (B, T)
+    return ids, lab
+
+
+def sample_own(
+    model, tok, cfg: PretrainConfig, rng: random.Random, own: mixture.OwnOutputs, seed: int
+):
+    """The model answers fresh train inputs at each temperature; the oracle sorts the answers."""
+    cases = []
+    for task in TASKS.values():
+        for _ in range(cfg.own_inputs):
+            x, _ = mixture.draw_train(rng, task)
+            cases.append((task, x))
+    queries = [formats.solve_text(t.instruction, x) for t, x in cases]
+    for k, temp in enumerate(cfg.temperatures):
+        answers = complete(model, tok, queries, temperature=temp, seed=seed + k)
+        for (task, x), a in zip(cases, answers, strict=True):
+            own.add(task, x, a)
+    model.train()
+
+
+def _bucketed(
+    rng, mix, own, cfg: PretrainConfig, n_batches: int = 8
+) -> list[list[mixture.Example]]:
+    """`n_batches` batches of similar-length examples: padding costs as much compute as tokens."""
+    pool = [mixture.sample_example(rng, mix, own) for _ in range(n_batches * cfg.batch_size)]
+    pool.sort(key=lambda e: len(e[0]) + len(e[1]))
+    batches = [pool[i : i + cfg.batch_size] for i in range(0, len(pool), cfg.batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    warm = max(1, int(cfg.warmup * cfg.steps))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    p = (step - warm) / max(1, cfg.steps - warm)
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def pretrain(cfg: PretrainConfig, out: Path, progress: bool = True) -> dict:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = random.Random(cfg.seed)
+    tok = build_tokenizer()
+    vocab = tok.get_vocab()
+    model = build_model(cfg, len(vocab))
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    own_steps = {int(f * cfg.steps): i for i, f in enumerate(cfg.own_at)}
+    own: mixture.OwnOutputs | None = None
+    mix = mixture.PHASE1
+    losses: list[float] = []
+    log: list[dict] = []
+    queue: list[list[mixture.Example]] = []
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(cfg.steps):
+        if step in own_steps:
+            ts = time.perf_counter()
+            own = mixture.OwnOutputs()  # fresh: the model's current mistakes, not stale ones
+            sample_own(model, tok, cfg, rng, own, seed=cfg.seed * 100 + own_steps[step])
+            mix = mixture.PHASE2
+            queue.clear()
+            log.append(
+                {"step": step, "own_outputs": own.counts(), "seconds": time.perf_counter() - ts}
+            )
+            if progress:
+                print(f"step {step}: own outputs (right, wrong) {own.counts()}", flush=True)
+        if not queue:
+            queue = _bucketed(rng, mix, own, cfg)
+        ids, lab = encode_batch(queue.pop(), vocab)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        loss = model(input_ids=ids, labels=lab).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if progress and (step + 1) % cfg.log_every == 0:
+            el = time.perf_counter() - t0
+            avg = sum(losses[-cfg.log_every :]) / cfg.log_every
+            print(
+                f"step {step + 1}/{cfg.steps} loss {avg:.4f} {el:.0f}s"
+                f" ({(step + 1) / el:.2f} it/s)",
+                flush=True,
+            )
+    train_s = time.perf_counter() - t0
+    model.generation_config.pad_token_id = 0
+    model.generation_config.bos_token_id = 1
+    model.generation_config.eos_token_id = 2
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    stats = {
+        "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+        "parameters": n_params,
+        "train_seconds": round(train_s, 1),
+        "final_loss": round(sum(losses[-100:]) / len(losses[-100:]), 4),
+        "loss_curve": [
+            round(sum(losses[i : i + 100]) / len(losses[i : i + 100]), 4)
+            for i in range(0, len(losses), 100)
+        ],
+        "own_output_rounds": log,
+        "torch_threads": torch.get_num_threads(),
+    }
+    ts = time.perf_counter()
+    stats["eval"] = evaluate_model(model, tok, cfg.eval_n)
+    stats["eval_seconds"] = round(time.perf_counter() - ts, 1)
+    stats["total_seconds"] = round(time.perf_counter() - t0, 1)
+    (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1) + "\n")
+    write_card(out, stats)
+    return stats
+
+
+def _default_out() -> Path:
+    return Path(__file__).parent / "reference" / "model"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.pretrain", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 4000)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: the shipped model)"
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--smoke", action="store_true", help="a few steps of a tiny model, in seconds")
+    ap.add_argument(
+        "--card", action="store_true", help="re-measure a saved model and rewrite its card"
+    )
+    args = ap.parse_args(argv)
+    if args.card:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        out = args.out or _default_out()
+        stats = json.loads((out / "pretrain_stats.json").read_text())
+        model = AutoModelForCausalLM.from_pretrained(out)
+        tok = AutoTokenizer.from_pretrained(out)
+        stats["eval"] = evaluate_model(model, tok, stats["config"]["eval_n"])
+        (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1) + "\n")
+        write_card(out, stats)
+        print(f"rewrote {out / 'MODEL_CARD.md'}")
+        return
+    if args.smoke:
+        cfg = PretrainConfig(
+            steps=args.steps or 6,
+            batch_size=8,
+            hidden=32,
+            layers=1,
+            heads=2,
+            mlp=64,
+            own_inputs=4,
+            eval_n=2,
+            seed=args.seed,
+            log_every=2,
+        )
+        cfg.own_at = (0.5,)
+        out = args.out or Path(tempfile.mkdtemp(prefix="softloop-smoke-"))
+    else:
+        cfg = PretrainConfig(seed=args.seed, **({"steps": args.steps} if args.steps else {}))
+        out = args.out or _default_out()
+    stats = pretrain(cfg, out)
+    print(
+        f"wrote {out} ({stats['parameters']:,} parameters, {stats['total_seconds']:.0f}s, "
+        f"final loss {stats['final_loss']})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""The reference task suite: deterministic generators, exact oracle checkers, cheap hints.
+
+A `Task` is data plus three functions: `generate(rng, difficulty)` draws one `(input, answer)`,
+`check(input, answer)` is the exact oracle, and `hint(input, wrong_answer)` says in a few words
+what is wrong (the feedback the base model learns to emit when it judges, and to act on when it
+revises). Difficulty is one integer per task: the exact input length for the string tasks, the
+exact number of digits for the arithmetic ones.
+
+Splits are fixed by a hash of the input, not by the order of generation: an input belongs to
+exactly one of train / dev / test whatever the seed, the difficulty or the number asked for, so
+no test input is ever trained on — neither by the pre-training recipe nor by a prompt trained on
+the train split.
+
+Defaults were measured on the shipped base model (see `bench/reference/model/MODEL_CARD.md`):
+`default_difficulty` is where the model's greedy first attempt with the text instruction is right
+60–90 % of the time on the test split; `easy_difficulty` is a sanity-check setting it almost
+always gets right; `max_difficulty` is the top of the range the model was pre-trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from prompts.errors import SoftloopError
+
+Split = Literal["train", "dev", "test"]
+SPLITS: tuple[Split, ...] = ("train", "dev", "test")
+# Percent of the input space in each split, by hash bucket: test 0-9, dev 10-19, train 20-99.
+_SPLIT_BUCKETS: dict[str, range] = {
+    "test": range(0, 10),
+    "dev": range(10, 20),
+    "train": range(20, 100),
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One reference task. Instances live in `TASKS`; use `get_task(name)`."""
+
+    name: str  # registry key and the name the agent, store and prompt files use
+    instruction: str  # the short text instruction the base model was pre-trained with
+    generate: Callable[
+        [random.Random, int], tuple[str, str]
+    ]  # (rng, difficulty) -> (input, answer)
+    solve: Callable[[str], str]  # input -> the one right answer
+    hint: Callable[[str, str], str]  # (input, wrong answer) -> a few words on what is wrong
+    default_difficulty: int  # first attempt right 60-90 % of the time (measured)
+    easy_difficulty: int  # first attempt nearly always right
+    max_difficulty: int  # top of the pre-training range
+    description: str = ""
+
+    def check(self, input: str, answer: str) -> bool:
+        """The exact oracle: is `answer` the right answer to `input`?"""
+        return answer == self.solve(input)
+
+    def split_of(self, input: str) -> Split:
+        """Which split an input belongs to (a pure function of task name and input)."""
+        bucket = int.from_bytes(hashlib.sha1(f"{self.name}|{input}".encode()).digest()[:4], "big")
+        bucket %= 100
+        return next(s for s, r in _SPLIT_BUCKETS.items() if bucket in r)  # type: ignore[return-value]
+
+    def split(
+        self, split: Split, n: int, difficulty: int | None = None, seed: int = 0
+    ) -> list[tuple[str, str]]:
+        """`n` distinct `(input, answer)` pairs of one split, deterministic in all arguments.
+
+        May return fewer than `n` when the split holds fewer distinct inputs at that difficulty
+        (tiny difficulties have tiny input spaces).
+        """
+        if split not in _SPLIT_BUCKETS:
+            raise SoftloopError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        d = self.default_difficulty if difficulty is None else difficulty
+        if d < 1:
+            raise SoftloopError(f"difficulty must be >= 1, got {d}")
+        rng = random.Random(f"{self.name}|{split}|{d}|{seed}")
+        seen: set[str] = set()
+        out: list[tuple[str, str]] = []
+        # Misses (wrong split or repeat) are bounded: stop after 50 tries per wanted example.
+        for _ in range(50 * n + 1000):
+            if len(out) == n:
+                break
+            x, y = self.generate(rng, d)
+            if x in seen or self.split_of(x) != split:
+                continue
+            seen.add(x)
+            out.append((x, y))
+        return out
+
+
+# ---------------------------------------------------------------- hints
+
+
+def _string_hint(expected: str, got: str) -> str:
+    if len(got) < len(expected):
+        return "too short"
+    if len(got) > len(expected):
+        return "too long"
+    i = next((i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b), None)
+    return "ok" if i is None else f"at {i + 1}"
+
+
+def _number_hint(expected: str, got: str) -> str:
+    if not got.isdigit():
+        return "not a number"
+    if int(got) == int(expected):
+        return "ok" if got == expected else "leading zero"
+    return "too big" if int(got) > int(expected) else "too small"
+
+
+# ---------------------------------------------------------------- generators
+
+_LETTERS = string.ascii_lowercase
+_DEDUP_LETTERS = "abcdefghij"  # a small alphabet so that repeats are common
+_VOWELS = set("aeiou")
+
+
+def _letters(alphabet: str) -> Callable[[random.Random, int], str]:
+    return lambda rng, d: "".join(rng.choice(alphabet) for _ in range(d))
+
+
+def _digits(rng: random.Random, d: int) -> int:
+    return rng.randrange(0 if d == 1 else 10 ** (d - 1), 10**d)
+
+
+def _string_task(name, instruction, alphabet, solve, *, default, easy, top, description) -> Task:
+    draw = _letters(alphabet)
+
+    def generate(rng: random.Random, d: int) -> tuple[str, str]:
+        x = draw(rng, d)
+        return x, solve(x)
+
+    return Task(
+        name=name,
+        instruction=instruction,
+        generate=generate,
+        solve=solve,
+        hint=lambda x, got: _string_hint(solve(x), got),
+        default_difficulty=default,
+        easy_difficulty=easy,
+        max_difficulty=top,
+        description=description,
+    )
+
+
+def _add_generate(rng: random.Random, d: int) -> tuple[str, str]:
+    a, b = _digits(rng, d), _digits(rng, d)
+    return f"{a}+{b}", str(a + b)
+
+
+def _add_solve(x: str) -> str:
+    a, b = x.split("+")
+    return str(int(a) + int(b))
+
+
+def _mul_generate(rng: random.Random, d: int) -> tuple[str, str]:
+    a, b = _digits(rng, d), rng.randrange(2, 10)
+    return f"{a}*{b}", str(a * b)
+
+
+def _mul_solve(x: str) -> str:
+    a, b = x.split("*")
+    return str(int(a) * int(b))
+
+
+def _vowels_generate(rng: random.Random, d: int) -> tuple[str, str]:
+    x = _letters(_LETTERS)(rng, d)
+    return x, _vowels_solve(x)
+
+
+def _vowels_solve(x: str) -> str:
+    return str(sum(c in _VOWELS for c in x))
+
+
+def _dedup(x: str) -> str:
+    return "".join(dict.fromkeys(x))
+
+
+def _number_task(name, instruction, generate, solve, *, default, easy, top, description) -> Task:
+    return Task(
+        name=name,
+        instruction=instruction,
+        generate=generate,
+        solve=solve,
+        hint=lambda x, got: _number_hint(solve(x), got),
+        default_difficulty=default,
+        easy_difficulty=easy,
+        max_difficulty=top,
+        description=description,
+    )
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        _string_task(
+            "reverse",
+            "rev",
+            _LETTERS,
+            lambda x: x[::-1],
+            default=14,
+            easy=4,
+            top=16,
+            description="reverse a string of d lowercase letters",
+        ),
+        _string_task(
+            "sort",
+            "srt",
+            _LETTERS,
+            lambda x: "".join(sorted(x)),
+            default=10,
+            easy=4,
+            top=14,
+            description="sort d lowercase letters",
+        ),
+        _string_task(
+            "dedup",
+            "ded",
+            _DEDUP_LETTERS,
+            _dedup,
+            default=14,
+            easy=4,
+            top=16,
+            description="drop repeated letters, keeping first occurrences, from d letters a-j",
+        ),
+        _number_task(
+            "add",
+            "add",
+            _add_generate,
+            _add_solve,
+            default=4,
+            easy=2,
+            top=5,
+            description="add two d-digit numbers",
+        ),
+        _number_task(
+            "mul",
+            "mul",
+            _mul_generate,
+            _mul_solve,
+            default=4,
+            easy=2,
+            top=5,
+            description="multiply a d-digit number by one digit 2-9",
+        ),
+        _number_task(
+            "vowels",
+            "vow",
+            _vowels_generate,
+            _vowels_solve,
+            default=14,
+            easy=4,
+            top=16,
+            description="count the vowels in d lowercase letters",
+        ),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    """The task called `name`; a `SoftloopError` naming the known tasks otherwise."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise SoftloopError(
+            f"unknown task {name!r}; the reference tasks are: {', '.join(TASKS)}"
+        ) from None

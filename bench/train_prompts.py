@@ -1,0 +1,330 @@
+"""Train the shipped default soft prompts: `python -m bench.train_prompts [--only NAME ...]`.
+
+On the reference base model, with `prompts.train_prompt`:
+
+- one task prompt per task (template `{input}=`), trained on right answers from the train split
+  around the default difficulty and selected by greedy dev accuracy at the default difficulty.
+  Three initialisations compete — the embeddings of the text instruction itself (`rev:`), real
+  vocabulary rows, random noise at the embedding scale — and the best on dev is kept;
+- the critique prompt (template `{input}?`, replacing `chk `), trained on the model's OWN answers
+  to train inputs (greedy and sampled at T 0.7 and 1.0) labelled by the oracle, wrong answers
+  up-weighted to balance the classes, selected by F1 on own answers to dev inputs;
+- the revise prompt (template `{input}>`, replacing `fix `), trained to turn the model's own wrong
+  answers plus the oracle's hint into the right answer (and to keep right answers wrongly
+  flagged), selected by the fraction of own wrong dev answers it fixes.
+
+Writes each prompt to `bench/reference/prompts/<name>/` and the evidence (every init's dev
+score, data sizes, seconds) to `bench/reference/prompts/README.md` and `training.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from bench import evaluation as ev
+from bench import formats
+from bench.tasks import TASKS, Task
+from bench.world import CRITIQUE, DEFAULT_PROMPTS, REFERENCE_DIR, REVISE, reference_model_path
+from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+
+MODEL_ID = "softloop/reference"  # recorded in manifests instead of this machine's path
+INITS = ("text", "vocab", "random")
+
+
+def _difficulties(task: Task) -> list[int]:
+    d = task.default_difficulty
+    return [x for x in (d - 1, d, d + 1) if 1 <= x <= task.max_difficulty]
+
+
+def train_task_prompt(lm: FrozenLM, task: Task, quick: bool, seed: int) -> tuple[SoftPrompt, dict]:
+    per_d = 60 if quick else 400
+    train = [
+        Example(x, y) for d in _difficulties(task) for x, y in task.split("train", per_d, d, seed)
+    ]
+    dev = task.split("dev", 40 if quick else 150, seed=seed)
+    instr = task.instruction + ":"  # the words the prompt replaces: "rev:" in "rev:abc="
+    n_tokens = len(instr)
+    config = TrainConfig(
+        steps=20 if quick else 300,
+        lr=1e-2,
+        batch_size=32,
+        eval_every=25,
+        patience=4,
+        seed=seed,
+        progress=False,
+    )
+    results, best = {}, None
+    for init in INITS:
+        p = SoftPrompt.from_init(
+            lm,
+            n_tokens,
+            init=init,
+            text=instr if init == "text" else None,
+            name=task.name,
+            kind="task",
+            template=formats.TASK_TEMPLATE,
+            seed=seed,
+        )
+        start = ev.accuracy(lm, task, dev, "soft", p)
+        report = train_prompt(
+            lm, p, train, config=config, metric=lambda q: ev.accuracy(lm, task, dev, "soft", q)
+        )
+        results[init] = {
+            "dev_acc_start": start,
+            "dev_acc": report.best_dev,
+            "best_step": report.best_step,
+            "seconds": round(report.seconds, 1),
+        }
+        print(
+            f"{task.name:8s} init={init:6s} dev acc {start:.3f} -> {report.best_dev:.3f} "
+            f"(step {report.best_step}, {report.seconds:.0f}s)",
+            flush=True,
+        )
+        if best is None or report.best_dev > best[1]:
+            best = (p, report.best_dev, init)
+    prompt, _, init = best
+    prompt.manifest.metrics.update(
+        {"dev_acc": float(best[1]), "default_difficulty": float(task.default_difficulty)}
+    )
+    return prompt, {
+        "n_tokens": n_tokens,
+        "train_examples": len(train),
+        "dev_examples": len(dev),
+        "inits": results,
+        "chosen": init,
+    }
+
+
+def own_judge_data(lm: FrozenLM, split: str, n: int, seed: int, around: bool):
+    """(task, input, answer) triples: the model's own answers, greedy and sampled."""
+    cases = []
+    for task in TASKS.values():
+        ds = _difficulties(task) if around else [task.default_difficulty]
+        for d in ds:
+            xs = [x for x, _ in task.split(split, n, d, seed)]
+            cases += [(task, x, a) for x, a in ev.own_cases(lm, task, xs, seed=seed + d)]
+    return list(dict.fromkeys(cases))  # greedy and sampled answers often coincide
+
+
+def _critique_examples(cases, seed: int) -> list[Example]:
+    wrong = sum(not t.check(x, a) for t, x, a in cases)
+    w = min(5.0, max(1.0, (len(cases) - wrong) / max(1, wrong)))  # balance the classes
+    out = []
+    for t, x, a in cases:
+        ok = t.check(x, a)
+        out.append(
+            Example(
+                formats.case_text(t.instruction, x, a),
+                formats.verdict(ok, "" if ok else t.hint(x, a)),
+                1.0 if ok else w,
+            )
+        )
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPrompt, dict]:
+    t0 = time.perf_counter()
+    train_cases = own_judge_data(lm, "train", 20 if quick else 150, seed, around=True)
+    dev_cases = own_judge_data(lm, "dev", 10 if quick else 80, seed + 7, around=False)
+    train = _critique_examples(train_cases, seed)
+    data_s = time.perf_counter() - t0
+    config = TrainConfig(
+        steps=20 if quick else 400,
+        lr=1e-2,
+        batch_size=32,
+        eval_every=25,
+        patience=6,
+        seed=seed,
+        progress=False,
+    )
+    results, best = {}, None
+    instr = formats.CRITIQUE_INSTRUCTION
+    for init in INITS:
+        p = SoftPrompt.from_init(
+            lm,
+            len(instr),
+            init=init,
+            text=instr if init == "text" else None,
+            name=CRITIQUE,
+            kind="critique",
+            template=formats.CRITIQUE_TEMPLATE,
+            seed=seed,
+        )
+        start = ev.critic_prf(lm, dev_cases, p)["f1"]
+        report = train_prompt(
+            lm, p, train, config=config, metric=lambda q: ev.critic_prf(lm, dev_cases, q)["f1"]
+        )
+        results[init] = {
+            "dev_f1_start": start,
+            "dev_f1": report.best_dev,
+            "best_step": report.best_step,
+            "seconds": round(report.seconds, 1),
+        }
+        print(
+            f"critique init={init:6s} dev F1 {start:.3f} -> {report.best_dev:.3f}"
+            f" (step {report.best_step})",
+            flush=True,
+        )
+        if best is None or report.best_dev > best[1]:
+            best = (p, report.best_dev, init)
+    prompt, _, init = best
+    dev = ev.critic_prf(lm, dev_cases, prompt)
+    prompt.manifest.metrics.update(
+        {f"dev_{k}": float(v) for k, v in dev.items() if k in ("precision", "recall", "f1")}
+    )
+    wrong = sum(not t.check(x, a) for t, x, a in train_cases)
+    return prompt, {
+        "n_tokens": len(instr),
+        "train_examples": len(train),
+        "train_wrong": wrong,
+        "dev_examples": len(dev_cases),
+        "dev_wrong": dev["wrong"],
+        "data_seconds": round(data_s, 1),
+        "inits": results,
+        "chosen": init,
+    }
+
+
+def _fix_rate(lm: FrozenLM, cases, prompt: SoftPrompt) -> float:
+    queries = [formats.revise_case_text(t.instruction, x, a, t.hint(x, a)) for t, x, a in cases]
+    got = []
+    for s in range(0, len(queries), ev.CHUNK):
+        got += lm.generate(
+            queries[s : s + ev.CHUNK], prompts=prompt, max_new_tokens=ev.MAX_NEW_TOKENS
+        )
+    return sum(t.check(x, g) for (t, x, _), g in zip(cases, got, strict=True)) / max(1, len(cases))
+
+
+def train_revise_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPrompt, dict]:
+    train_cases = own_judge_data(lm, "train", 20 if quick else 150, seed + 11, around=True)
+    dev_cases = own_judge_data(lm, "dev", 10 if quick else 80, seed + 13, around=False)
+    dev_wrong = [c for c in dev_cases if not c[0].check(c[1], c[2])]
+    rng = random.Random(seed)
+    train = []
+    for t, x, a in train_cases:
+        ok = t.check(x, a)
+        if ok and rng.random() > 0.15:
+            continue  # a few right answers, flagged by mistake, must be kept as they are
+        hint = t.hint(x, a) if not ok else rng.choice(("too short", "too long", "at 2", "too big"))
+        train.append(Example(formats.revise_case_text(t.instruction, x, a, hint), t.solve(x)))
+    instr = formats.REVISE_INSTRUCTION
+    config = TrainConfig(
+        steps=20 if quick else 300,
+        lr=1e-2,
+        batch_size=32,
+        eval_every=25,
+        patience=4,
+        seed=seed,
+        progress=False,
+    )
+    p = SoftPrompt.from_init(
+        lm,
+        len(instr),
+        init="text",
+        text=instr,
+        name=REVISE,
+        kind="revise",
+        template=formats.REVISE_TEMPLATE,
+        seed=seed,
+    )
+    start = _fix_rate(lm, dev_wrong, p)
+    report = train_prompt(lm, p, train, config=config, metric=lambda q: _fix_rate(lm, dev_wrong, q))
+    print(
+        f"revise   init=text   dev fix rate {start:.3f} -> {report.best_dev:.3f}"
+        f" (step {report.best_step})",
+        flush=True,
+    )
+    p.manifest.metrics["dev_fix_rate"] = float(report.best_dev)
+    return p, {
+        "n_tokens": len(instr),
+        "train_examples": len(train),
+        "dev_wrong_answers": len(dev_wrong),
+        "inits": {
+            "text": {
+                "dev_fix_rate_start": start,
+                "dev_fix_rate": report.best_dev,
+                "best_step": report.best_step,
+            }
+        },
+        "chosen": "text",
+    }
+
+
+def write_readme(out: Path, log: dict) -> None:
+    """Render `training.json` as the evidence table in `README.md`."""
+    lines = [
+        "# Default soft prompts of the reference world",
+        "",
+        "Trained by `python -m bench.train_prompts` on the reference model (`../model/`);",
+        "each folder holds `prompt.safetensors` + `manifest.json`",
+        "(load with `SoftPrompt.load(dir, lm=lm)`). Task prompts were trained on right answers",
+        "at the default difficulty +-1 (train split) and selected on greedy dev accuracy at the",
+        "default difficulty; the critique prompt on the model's own answers (greedy, T=0.7,",
+        "T=1.0) labelled by the oracle, selected on dev F1. Three initialisations competed per",
+        "prompt: the text instruction's own embeddings, vocabulary rows, and noise at the",
+        "embedding scale. Dev figures below; test figures: `python -m bench.reference`.",
+        "",
+        "| prompt | tokens | init | dev start | dev best | best step | chosen |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, info in log.items():
+        for init, r in info["inits"].items():
+            vals = [v for k, v in r.items() if k not in ("best_step", "seconds")]
+            lines.append(
+                f"| {name} | {info['n_tokens']} | {init} | {vals[0]:.3f} | {vals[1]:.3f} |"
+                f" {r['best_step']} | {'yes' if init == info['chosen'] else ''} |"
+            )
+    lines += [
+        "",
+        "Metric: task prompts dev accuracy; critique dev F1 at catching wrong answers;",
+        "revise the fraction of own wrong dev answers fixed given the oracle's hint.",
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.train_prompts", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--only", nargs="*", choices=DEFAULT_PROMPTS, help="train only these prompts")
+    ap.add_argument("--out", type=Path, default=REFERENCE_DIR / "prompts")
+    ap.add_argument(
+        "--model", default=None, help="base model folder (default: the reference model)"
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--quick", action="store_true", help="tiny data and few steps, to test the script"
+    )
+    args = ap.parse_args(argv)
+    torch.manual_seed(args.seed)
+    lm = FrozenLM.from_pretrained(args.model or reference_model_path())
+    lm.model_id = MODEL_ID
+    log_path = args.out / "training.json"
+    log = json.loads(log_path.read_text()) if log_path.exists() else {}
+    for name in args.only or DEFAULT_PROMPTS:
+        t0 = time.perf_counter()
+        if name == CRITIQUE:
+            prompt, info = train_critique_prompt(lm, args.quick, args.seed)
+        elif name == REVISE:
+            prompt, info = train_revise_prompt(lm, args.quick, args.seed)
+        else:
+            prompt, info = train_task_prompt(lm, TASKS[name], args.quick, args.seed)
+        info["seconds"] = round(time.perf_counter() - t0, 1)
+        prompt.save(args.out / name)
+        log[name] = info
+        args.out.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(json.dumps(log, indent=1) + "\n")
+        write_readme(args.out, log)
+    print(f"wrote {', '.join(args.only or DEFAULT_PROMPTS)} to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
