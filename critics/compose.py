@@ -1,0 +1,89 @@
+"""Combining critics: all-must-pass, or a weighted score."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from critics.critique import BatchedCritic, Critic, Critique, CritiqueRequest, verdict_of
+
+
+class AllOf(BatchedCritic):
+    """Every critic must pass; the first failure's feedback is the one handed on.
+
+    Critics run in order and a row that has failed is not shown to later critics, so put cheap
+    exact checks first and the learned critic last. The score of a passing row is the lowest
+    score any critic gave it, so candidates stay comparable.
+    """
+
+    def __init__(self, critics: Sequence[Critic], name: str = "all-of"):
+        if not critics:
+            raise ValueError("AllOf needs at least one critic")
+        self.critics, self.name = list(critics), name
+
+    def critique_batch(self, requests: Sequence[CritiqueRequest]) -> list[Critique]:
+        results: list[Critique | None] = [None] * len(requests)
+        min_score = [1.0] * len(requests)
+        pending = list(range(len(requests)))
+        for critic in self.critics:
+            if not pending:
+                break
+            verdicts = critic.critique_batch([requests[i] for i in pending])
+            still = []
+            for i, c in zip(pending, verdicts, strict=True):
+                min_score[i] = min(min_score[i], c.score)
+                if c.passed:
+                    still.append(i)
+                else:
+                    results[i] = c
+            pending = still
+        for i in pending:
+            results[i] = Critique(verdict="pass", score=min_score[i], critic=self.name)
+        return [r for r in results if r is not None]
+
+
+class WeightedScore(BatchedCritic):
+    """A weighted mean of the critics' scores, passing at `threshold`.
+
+    The feedback is taken from the failing critic with the largest weight, because that is the
+    opinion that moved the score most.
+    """
+
+    def __init__(
+        self,
+        critics: Sequence[Critic],
+        weights: Sequence[float] | None = None,
+        threshold: float = 0.5,
+        name: str = "weighted",
+    ):
+        weights = list(weights) if weights is not None else [1.0] * len(critics)
+        if not critics or len(weights) != len(critics):
+            raise ValueError(
+                f"WeightedScore needs one weight per critic, got {len(weights)} weights "
+                f"for {len(critics)} critics"
+            )
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"WeightedScore weights must be >= 0 with a positive sum: {weights}")
+        self.critics, self.weights, self.threshold, self.name = (
+            list(critics),
+            weights,
+            threshold,
+            name,
+        )
+
+    def critique_batch(self, requests: Sequence[CritiqueRequest]) -> list[Critique]:
+        per_critic = [c.critique_batch(requests) for c in self.critics]
+        total = sum(self.weights)
+        out = []
+        for row in zip(*per_critic, strict=True):
+            score = sum(w * c.score for w, c in zip(self.weights, row, strict=True)) / total
+            failing = [(w, c) for w, c in zip(self.weights, row, strict=True) if not c.passed]
+            feedback = max(failing, key=lambda wc: wc[0])[1].feedback if failing else ""
+            out.append(
+                Critique(
+                    verdict=verdict_of(score, self.threshold),
+                    score=score,
+                    feedback=feedback,
+                    critic=self.name,
+                )
+            )
+        return out
