@@ -1,0 +1,48 @@
+"""Run-time settings of the loop, validated once when the graph is built."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class LoopConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_rounds: int = Field(
+        default=3, ge=1, le=50, description="Attempts per request, the first one included."
+    )
+    # A single greedy rewrite tends to repeat the model's own mistake (shared/NOTES.md); the gain
+    # comes from exploring several candidates and letting the critic pick.
+    revise_samples: int = Field(
+        default=4, ge=0, le=64, description="Sampled revise candidates besides the greedy one."
+    )
+    resolve_samples: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Fresh samples from the task prompt added to the revise candidates.",
+    )
+    temperature: float = Field(default=0.8, gt=0.0, le=5.0, description="For sampled candidates.")
+    max_new_tokens: int = Field(default=32, ge=1, le=4096)
+    # How a revise request is shown to the model; the revise prompt's template adds the `>`.
+    revise_format: str = "{task}:{input}={answer}!{feedback}"
+    seed: int = Field(default=0, description="Sampling is seeded per run and round from this.")
+    model_retries: int = Field(
+        default=3, ge=1, le=10, description="Tries of a model call on a transient error."
+    )
+
+    @model_validator(mode="after")
+    def _check_format(self) -> LoopConfig:
+        try:
+            self.revise_format.format(task="t", input="i", answer="a", feedback="f")
+        except (KeyError, IndexError) as err:
+            raise ValueError(
+                f"revise_format {self.revise_format!r} may use only {{task}}, {{input}}, "
+                f"{{answer}} and {{feedback}}"
+            ) from err
+        return self
+
+    @property
+    def recursion_limit(self) -> int:
+        # start, generate, then critique + revise per round, then finish and record, plus slack.
+        return 2 * self.max_rounds + 8

@@ -1,0 +1,100 @@
+"""The self-correction loop as a LangGraph state machine.
+
+    start → generate → critique ─┬─ pass, or out of rounds ─────────→ finish → record → END
+                          ^      └─ fail, rounds left → revise ─┬──→ critique
+                          └─────────────────────────────────────┘└─ nothing new → finish
+
+`build_graph` returns a compiled graph: `invoke`, `ainvoke`, `stream`, `batch` work as on any
+LangGraph graph, and it can be a node of a larger graph that shares the `task` / `input` keys.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import RetryPolicy
+
+from agent.graph import nodes
+from agent.graph.config import LoopConfig
+from agent.graph.nodes import LoopDeps, Oracle
+from agent.graph.prompt_source import FixedPrompts, PromptSource
+from agent.graph.state import LoopState
+from critics import Critic
+from prompts import FrozenLM, SoftPrompt
+
+# What a transient model-call failure looks like; anything else is a bug and fails the run.
+TRANSIENT_MODEL_ERRORS: tuple[type[Exception], ...] = (ConnectionError, TimeoutError, MemoryError)
+
+
+def build_graph(
+    lm: FrozenLM,
+    prompts: PromptSource | SoftPrompt | Mapping[str, SoftPrompt],
+    critic: Critic | None = None,
+    store: Any = None,
+    max_rounds: int | None = None,
+    *,
+    checks: Sequence[Critic] = (),
+    oracle: Oracle | None = None,
+    config: LoopConfig | None = None,
+    checkpointer: Any = None,
+    name: str = "softloop",
+):
+    """Compile the generate → critique → revise loop.
+
+    prompts: the prompt registry (anything with `select(task)` and `load(ref)`), or fixed
+        prompts: one task `SoftPrompt`, a mapping task → prompt, or a `FixedPrompts` that also
+        holds the critique and revise prompts.
+    critic: judges each attempt; default the learned critic under the run's critique prompt.
+    checks: exact critics run before the critic; the first failure's feedback is handed on.
+    store: an `agent.Store`; every run is written there with its attempts and critiques.
+    oracle: `(task, input, answer) -> bool | None`, the exact truth stored beside the critic's
+        verdict (never shown to the loop) so the refiner can learn from the critic's mistakes.
+    checkpointer: a LangGraph checkpointer; with one, an interrupted run resumes from its last
+        step (invoke again with `None` and the same `thread_id`).
+    """
+    config = config or LoopConfig()
+    if max_rounds is not None:
+        config = config.model_copy(
+            update={"max_rounds": LoopConfig(max_rounds=max_rounds).max_rounds}
+        )
+    source = prompts if isinstance(prompts, PromptSource) else FixedPrompts(task=prompts)
+    deps = LoopDeps(
+        lm=lm,
+        source=source,
+        config=config,
+        critic=critic,
+        checks=checks,
+        store=store,
+        oracle=oracle,
+    )
+
+    def bind(fn):
+        return functools.wraps(fn)(functools.partial(fn, deps=deps))
+
+    model_retry = RetryPolicy(max_attempts=config.model_retries, retry_on=TRANSIENT_MODEL_ERRORS)
+    builder = StateGraph(LoopState)
+    builder.add_node("start", bind(nodes.start))
+    builder.add_node("generate", bind(nodes.generate), retry_policy=model_retry)
+    builder.add_node("critique", bind(nodes.critique), retry_policy=model_retry)
+    builder.add_node("revise", bind(nodes.revise), retry_policy=model_retry)
+    builder.add_node("finish", nodes.finish)
+    builder.add_node("record", bind(nodes.record))
+
+    # Prompts are selected once per run, before the first model call.
+    builder.add_edge(START, "start")
+    builder.add_edge("start", "generate")
+    # Every answer is judged before anything else happens to it.
+    builder.add_edge("generate", "critique")
+    # Pass, or no rounds left → finish; otherwise revise with the critique's feedback.
+    builder.add_conditional_edges("critique", nodes.route_after_critique)
+    # A fresh candidate is judged again; no fresh candidate means giving up.
+    builder.add_conditional_edges("revise", nodes.route_after_revise)
+    # Every finished run is written down, then the graph ends.
+    builder.add_edge("finish", "record")
+    builder.add_edge("record", END)
+
+    graph = builder.compile(checkpointer=checkpointer, name=name)
+    return graph.with_config(recursion_limit=config.recursion_limit)

@@ -1,0 +1,196 @@
+"""The loop's nodes: plain functions of (state, deps) returning only the keys they change.
+
+`deps` carries what the graph was built with (model, prompt source, critic, store, oracle,
+config); `graph.py` binds it, so LangGraph sees one-argument nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agent.graph.config import LoopConfig
+from agent.graph.prompt_source import PromptRef, PromptSource
+from agent.graph.recording import record_run
+from agent.graph.state import Attempt, Candidate, LoopState
+from critics import AllOf, Critic, Critique, CritiqueRequest, SoftPromptCritic
+from prompts import FrozenLM, SoftloopError
+
+log = logging.getLogger("softloop.loop")
+
+# task, input, answer -> True/False, or None where the task has no exact checker.
+Oracle = Callable[[str, str, str], bool | None]
+
+
+@dataclass
+class LoopDeps:
+    lm: FrozenLM
+    source: PromptSource
+    config: LoopConfig
+    critic: Critic | None = None
+    checks: Sequence[Critic] = ()
+    store: Any = None  # agent.store.Store; untyped here to keep the store optional
+    oracle: Oracle | None = None
+    _critics: dict[PromptRef, Critic] = field(default_factory=dict)
+
+    def critic_for(self, state: LoopState) -> Critic:
+        """The run's critic: the given one, else the learned critic under its critique prompt."""
+        assert state.selection is not None
+        ref = state.selection.critique
+        if self.critic is None and ref is None:
+            raise SoftloopError(
+                "the loop has no critic: pass critic= to build_graph or give the prompt "
+                "source a critique prompt"
+            )
+        key = ref or PromptRef(name="<given>", version=0)
+        if key not in self._critics:
+            learned = self.critic or SoftPromptCritic(self.lm, self.source.load(ref))
+            self._critics[key] = AllOf([*self.checks, learned]) if self.checks else learned
+        return self._critics[key]
+
+
+def start(state: LoopState, deps: LoopDeps) -> dict:
+    """Pick this run's prompt versions now, so a promotion takes effect at the next run."""
+    return {
+        "selection": deps.source.select(state.task),
+        "max_rounds": state.max_rounds or deps.config.max_rounds,
+        "idempotency_key": state.idempotency_key or uuid.uuid4().hex,
+        "started_at": state.started_at or time.time(),
+        "status": "running",
+    }
+
+
+def generate(state: LoopState, deps: LoopDeps) -> dict:
+    """The first attempt: greedy, under the task prompt."""
+    assert state.selection is not None
+    ref = state.selection.task
+    t0 = time.perf_counter()
+    [output] = deps.lm.generate(
+        [state.input], deps.source.load(ref), max_new_tokens=deps.config.max_new_tokens
+    )
+    return {
+        "candidate": Candidate(output=output, prompt=ref, model_seconds=time.perf_counter() - t0)
+    }
+
+
+def critique(state: LoopState, deps: LoopDeps) -> dict:
+    """Judge the candidate (unless revise already did) and record it as an attempt."""
+    cand = state.candidate
+    assert cand is not None
+    t0 = time.perf_counter()
+    verdict = cand.critique
+    if verdict is None:
+        request = CritiqueRequest(task=state.task, input=state.input, answer=cand.output)
+        [verdict] = deps.critic_for(state).critique_batch([request])
+    truth = deps.oracle(state.task, state.input, cand.output) if deps.oracle else None
+    attempt = Attempt(
+        round=state.round + 1,
+        output=cand.output,
+        prompt=cand.prompt,
+        critique=verdict,
+        oracle_correct=truth,
+        model_seconds=cand.model_seconds + time.perf_counter() - t0,
+        n_candidates=cand.n_candidates,
+    )
+    return {"attempts": [attempt], "candidate": None, "round": state.round + 1}
+
+
+def route_after_critique(state: LoopState) -> Literal["finish", "revise"]:
+    last = state.attempts[-1]
+    if last.critique.passed or state.round >= (state.max_rounds or 1):
+        return "finish"
+    return "revise"
+
+
+def revise(state: LoopState, deps: LoopDeps) -> dict:
+    """Propose several rewrites conditioned on the feedback; the critic picks the best new one.
+
+    Candidates identical to an earlier attempt are dropped (they were already judged wrong);
+    if nothing new is left, the run gives up instead of looping on the same answer.
+    """
+    assert state.selection is not None
+    cfg, sel, last = deps.config, state.selection, state.attempts[-1]
+    t0 = time.perf_counter()
+    seed = cfg.seed * 1_000_003 + state.round
+    outputs: list[tuple[str, PromptRef]] = []
+    if sel.revise is not None:
+        prompt = deps.source.load(sel.revise)
+        text = cfg.revise_format.format(
+            task=state.task, input=state.input, answer=last.output, feedback=last.critique.feedback
+        )
+        outputs += [(o, sel.revise) for o in _explore(deps, text, prompt, cfg.revise_samples, seed)]
+    if cfg.resolve_samples or sel.revise is None:
+        n = max(cfg.resolve_samples, 1 if sel.revise is None else 0)
+        task_prompt = deps.source.load(sel.task)
+        outputs += [
+            (o, sel.task)
+            for o in _sample(deps, state.input, task_prompt, n, seed + 7919, greedy=False)
+        ]
+    tried = {a.output for a in state.attempts}
+    fresh: dict[str, PromptRef] = {}
+    for out, ref in outputs:
+        if out not in tried and out not in fresh:
+            fresh[out] = ref
+    if not fresh:
+        log.info("revise: no candidate differs from earlier attempts; giving up")
+        return {"candidate": None}
+    requests = [CritiqueRequest(task=state.task, input=state.input, answer=o) for o in fresh]
+    scored: list[Critique] = deps.critic_for(state).critique_batch(requests)
+    best = max(range(len(scored)), key=lambda i: scored[i].score)  # ties → earliest (greedy)
+    output = requests[best].answer
+    return {
+        "candidate": Candidate(
+            output=output,
+            prompt=fresh[output],
+            model_seconds=time.perf_counter() - t0,
+            n_candidates=len(outputs),
+            critique=scored[best],
+        )
+    }
+
+
+def _explore(deps: LoopDeps, text: str, prompt, n_samples: int, seed: int) -> list[str]:
+    """The greedy rewrite plus `n_samples` sampled ones."""
+    outs = _sample(deps, text, prompt, 1, seed, greedy=True)
+    return outs + (_sample(deps, text, prompt, n_samples, seed, greedy=False) if n_samples else [])
+
+
+def _sample(deps: LoopDeps, text: str, prompt, n: int, seed: int, greedy: bool) -> list[str]:
+    cfg = deps.config
+    return deps.lm.generate(
+        [text] * n,
+        prompt,
+        max_new_tokens=cfg.max_new_tokens,
+        do_sample=not greedy,
+        temperature=cfg.temperature,
+        seed=None if greedy else seed,
+    )
+
+
+def route_after_revise(state: LoopState) -> Literal["critique", "finish"]:
+    return "critique" if state.candidate is not None else "finish"
+
+
+def finish(state: LoopState) -> dict:
+    """Passed if the last attempt passed; otherwise gave up with the best-scored attempt."""
+    last = state.attempts[-1]
+    if last.critique.passed:
+        return {"status": "passed", "final_output": last.output}
+    best = max(state.attempts, key=lambda a: a.critique.score)
+    return {"status": "gave_up", "final_output": best.output}
+
+
+def record(state: LoopState, deps: LoopDeps) -> dict:
+    """Write the run down. A store outage never loses the answer, and is never silent."""
+    latency = time.time() - state.started_at if state.started_at else None
+    update: dict = {"latency_s": latency}
+    if deps.store is None:
+        return update
+    run_id, error = record_run(deps.store, state.model_copy(update=update))
+    update["run_id"] = run_id
+    update["store_error"] = error
+    return update
