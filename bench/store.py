@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from agent.store import Attempt, CritiqueRow, Run, RunPromptVersion, Store
+from agent.store import Attempt, CritiqueRow, Run, RunPromptVersion, Store, rollups
 
 TASKS = ["reverse", "sort", "add", "dedup"]
 DAYS = 90
@@ -53,12 +53,17 @@ def _text(rng: random.Random, lo: int = 5, hi: int = 12) -> str:
     return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(lo, hi)))
 
 
-def generate_batch(rng: random.Random, n_runs: int, now: datetime) -> tuple[list, list, list]:
-    """Rows for n_runs runs: (runs, run_prompt_versions, attempts-with-critiques)."""
+def generate_batch(
+    rng: random.Random, n_runs: int, now: datetime, first: int, total: int
+) -> tuple[list, list, list]:
+    """Rows for runs first..first+n_runs of about `total`: (runs, prompt rows, attempts).
+
+    Runs arrive in time order over the 90 days (as traffic does), a minute's jitter apart.
+    """
     runs, prompts, attempts = [], [], []
-    for _ in range(n_runs):
+    for i in range(first, first + n_runs):
         run_id = uuid.UUID(int=rng.getrandbits(128), version=4)
-        age = rng.random() * DAYS
+        age = max(0.0, DAYS * (1 - i / total) + rng.uniform(-1, 1) / 1440)
         created = now - timedelta(days=age)
         task = rng.choice(TASKS)
         rounds = rng.choices((1, 2, 3), weights=(60, 25, 15))[0]
@@ -89,7 +94,9 @@ def generate_batch(rng: random.Random, n_runs: int, now: datetime) -> tuple[list
                 metadata_={},
             )
         )
-        prompts.extend(dict(run_id=run_id, name=k, version=v) for k, v in versions.items())
+        prompts.extend(
+            dict(run_id=run_id, name=k, version=v, created_at=created) for k, v in versions.items()
+        )
         for r, out in enumerate(outputs, start=1):
             verdict = "pass" if r == rounds and status == "passed" else "fail"
             attempts.append(
@@ -121,15 +128,23 @@ def bulk_load(store: Store, n_attempts: int, batch_runs: int, seed: int = 0) -> 
     rng, now = random.Random(seed), datetime.now(UTC)
     engine = store.engine.execution_options(sqlite_begin="IMMEDIATE")
     n_runs = n_done = n_critiques = 0
+    total_runs = int(n_attempts / 1.55) + 1  # 1.55 attempts per run on average
     attempt_insert = insert(Attempt).returning(Attempt.id, sort_by_parameter_order=True)
     started = time.perf_counter()
     while n_done < n_attempts:
-        runs, prompts, attempts = generate_batch(rng, batch_runs, now)
+        runs, prompts, attempts = generate_batch(rng, batch_runs, now, n_runs, total_runs)
         attempts = attempts[: n_attempts - n_done]
         runs = runs[: len({a["run_id"] for a, _ in attempts})]
         with engine.begin() as conn:
             conn.execute(insert(Run), runs)
             conn.execute(insert(RunPromptVersion), prompts[: 3 * len(runs)])
+            rollups.upsert(
+                conn,
+                rollups.count_runs(
+                    (r["created_at"], r["task"], r["status"], r["rounds"], r["prompt_versions"])
+                    for r in runs
+                ),
+            )
             ids = conn.execute(attempt_insert, [a for a, _ in attempts]).scalars().all()
             conn.execute(
                 insert(CritiqueRow),

@@ -167,13 +167,40 @@ class RunPromptVersion(Base):
     """
 
     __tablename__ = "run_prompt_versions"
-    __table_args__ = (Index(None, "name", "version"),)
+    # created_at is the run's (runs are written once, never updated): with it in the index,
+    # "newest runs that used reverse@3" is one backward index range scan, not a scan of runs.
+    __table_args__ = (Index(None, "name", "version", "created_at"),)
 
     run_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+TOTAL = "*"  # RunRollup.prompt_name of the per-run totals (no prompt name is "*")
+
+
+class RunRollup(Base):
+    """Counts of runs per UTC hour, task and prompt version, kept by every `record_run`.
+
+    Stats read these few rows instead of aggregating every run: all-time stats over a million
+    attempts stay in milliseconds. Rows with prompt_name "*" (version 0) count each run once;
+    the others count it once per prompt version it used. Runs are never updated, so the counts
+    only ever grow, in the same transaction as the run itself.
+    """
+
+    __tablename__ = "run_rollups"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)  # start of the UTC hour
+    task: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prompt_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prompt_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger)
+    passed: Mapped[int] = mapped_column(BigInteger)
+    first_pass: Mapped[int] = mapped_column(BigInteger)  # passed on round 1
+    rounds_sum: Mapped[int] = mapped_column(BigInteger)
 
 
 class Attempt(Base):

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from agent.store import rollups
 from agent.store.errors import AmbiguousRunIdError, RunNotFoundError, StoreError
 from agent.store.models import Attempt, Run, RunPromptVersion
 from agent.store.records import (
@@ -139,20 +140,28 @@ def list_runs(
     limit: int = 50,
     offset: int = 0,
     before: tuple[datetime, uuid.UUID] | None = None,
+    prompt_version: str | tuple[str, int] | None = None,
     **filters: Any,
 ) -> list[RunSummary]:
     """Newest first. `before=(created_at, id)` of the last run seen pages without OFFSET."""
     where = run_filters(**filters)
+    # Order by the columns of the table the filter is served from, so that the database walks
+    # an index backwards and stops after `limit` rows: runs' own time index, or, when a prompt
+    # version is asked for, run_prompt_versions (name, version, created_at), which carries the
+    # run's created_at for exactly this reason.
+    at, key = Run.created_at, Run.id
+    query = select(Run)
+    if prompt_version is not None:
+        name, version = parse_prompt_ref(prompt_version)
+        at, key = RunPromptVersion.created_at, RunPromptVersion.run_id
+        query = query.join(RunPromptVersion, RunPromptVersion.run_id == Run.id)
+        where.append(RunPromptVersion.name == name)
+        if version is not None:
+            where.append(RunPromptVersion.version == version)
     if before is not None:
-        at, last_id = before
-        where.append(or_(Run.created_at < at, and_(Run.created_at == at, Run.id < last_id)))
-    query = (
-        select(Run)
-        .where(*where)
-        .order_by(Run.created_at.desc(), Run.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
+        last_at, last_id = before
+        where.append(or_(at < last_at, and_(at == last_at, key < last_id)))
+    query = query.where(*where).order_by(at.desc(), key.desc()).limit(limit).offset(offset)
     return [summary(run) for run in session.scalars(query)]
 
 
@@ -204,51 +213,105 @@ def get_run(session: Session, run_id: str | uuid.UUID) -> RunDetail:
     return detail(run)
 
 
-def _day(session: Session) -> ColumnElement[Any]:
-    """The UTC calendar day of a run, as 'YYYY-MM-DD' text."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", Run.created_at), "YYYY-MM-DD")
-    return func.substr(Run.created_at, 1, 10)  # SQLite stores naive UTC 'YYYY-MM-DD HH:MM:SS'
-
-
-def _aggregates() -> list[ColumnElement[Any]]:
+def _raw_sums(
+    session: Session,
+    by: StatsBy,
+    task: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[Any, rollups.Sums]:
+    """The same counts as `rollups.sums`, aggregated from the runs themselves."""
     passed = Run.status == "passed"
-    return [
+    aggregates = [
         func.count(),
         func.sum(case((passed, 1), else_=0)),
         func.sum(case((and_(passed, Run.rounds == 1), 1), else_=0)),
-        func.avg(Run.rounds),
+        func.sum(Run.rounds),
     ]
+    where = run_filters(task=task, since=since, until=until)
+    if by == "day":
+        keys: list[Any] = [rollups._day(session, Run.created_at)]
+    elif by == "prompt_version":
+        keys = [RunPromptVersion.name, RunPromptVersion.version]
+    else:
+        keys = []
+    query = select(*keys, *aggregates).where(*where)
+    if by == "prompt_version":
+        query = query.join(RunPromptVersion, RunPromptVersion.run_id == Run.id)
+    if keys:
+        query = query.group_by(*keys)
+    out: dict[Any, rollups.Sums] = {}
+    for row in session.execute(query):
+        values = [int(v or 0) for v in row[len(keys) :]]
+        if values[0] == 0:
+            continue
+        key = None if not keys else f"{row[0]}@{row[1]}" if by == "prompt_version" else row[0]
+        out[key] = values
+    return out
 
 
-def _row(key: str | None, runs: int, passed: Any, first: Any, mean_rounds: Any) -> StatsRow:
+def _merge(*parts: dict[Any, rollups.Sums]) -> dict[Any, rollups.Sums]:
+    out: dict[Any, rollups.Sums] = {}
+    for part in parts:
+        for key, values in part.items():
+            out[key] = [a + b for a, b in zip(out.get(key, [0, 0, 0, 0]), values, strict=True)]
+    return out
+
+
+def _row(key: str | None, values: rollups.Sums) -> StatsRow:
+    runs, passed, first, rounds = values
     return StatsRow(
         key=key,
         runs=runs,
-        pass_rate=(passed / runs) if runs else None,
-        first_attempt_pass_rate=(first / runs) if runs else None,
-        mean_rounds=float(mean_rounds) if mean_rounds is not None else None,
+        pass_rate=passed / runs if runs else None,
+        first_attempt_pass_rate=first / runs if runs else None,
+        mean_rounds=rounds / runs if runs else None,
     )
 
 
-def stats(session: Session, *, by: StatsBy = None, **filters: Any) -> StatsReport:
+def _window_sums(
+    session: Session,
+    by: StatsBy,
+    task: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    exact: bool,
+) -> dict[Any, rollups.Sums]:
+    """Counts over [since, until): whole hours from the rollups, the edges from raw runs."""
+    if exact:
+        return _raw_sums(session, by, task, since, until)
+    inner_since = rollups.ceil_hour(since) if since is not None else None
+    inner_until = rollups.floor_hour(until) if until is not None else None
+    if inner_since is not None and inner_until is not None and inner_since >= inner_until:
+        return _raw_sums(session, by, task, since, until)  # less than an hour: no whole hours
+    parts = [rollups.sums(session, by, task, inner_since, inner_until)]
+    if since is not None and since < inner_since:
+        parts.append(_raw_sums(session, by, task, since, inner_since))
+    if until is not None and inner_until < until:
+        parts.append(_raw_sums(session, by, task, inner_until, until))
+    return _merge(*parts)
+
+
+def stats(
+    session: Session,
+    *,
+    by: StatsBy = None,
+    task: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    exact: bool = False,
+) -> StatsReport:
+    """Stats over runs; `exact=True` aggregates the runs themselves instead of the rollups."""
     if by not in (None, "prompt_version", "day"):
         raise StoreError(f"cannot group stats by {by!r}; use 'prompt_version', 'day' or none")
-    where = run_filters(**filters)
-    total = session.execute(select(*_aggregates()).where(*where)).one()
+    total = _window_sums(session, None, task, since, until, exact).get(None, [0, 0, 0, 0])
     rows: list[StatsRow] = []
-    if by == "day":
-        day = _day(session).label("day")
-        query = select(day, *_aggregates()).where(*where).group_by(day).order_by(day)
-        rows = [_row(r[0], *r[1:]) for r in session.execute(query)]
-    elif by == "prompt_version":
-        name, version = RunPromptVersion.name, RunPromptVersion.version
-        query = (
-            select(name, version, *_aggregates())
-            .join(RunPromptVersion, RunPromptVersion.run_id == Run.id)
-            .where(*where)
-            .group_by(name, version)
-            .order_by(name, version)
-        )
-        rows = [_row(f"{r[0]}@{r[1]}", *r[2:]) for r in session.execute(query)]
-    return StatsReport(by=by, total=_row(None, *total), rows=rows)
+    if by is not None:
+        groups = _window_sums(session, by, task, since, until, exact)
+
+        def order(key: str) -> tuple[str, int]:
+            name, _, version = key.rpartition("@")
+            return (name, int(version)) if by == "prompt_version" else (key, 0)
+
+        rows = [_row(k, groups[k]) for k in sorted(groups, key=order)]
+    return StatsReport(by=by, total=_row(None, total), rows=rows)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying
 
 from agent import settings
-from agent.store import migrate, queries, registry
+from agent.store import migrate, queries, registry, rollups
 from agent.store.engine import describe, make_engine, safe_url, sqlite_path, write_engine
 from agent.store.errors import SchemaOutdatedError, StoreError
 from agent.store.models import (
@@ -278,9 +278,17 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         by: queries.StatsBy = "prompt_version",
+        *,
+        exact: bool = False,
     ) -> StatsReport:
-        """Runs, pass rate, first-attempt pass rate and mean rounds, in total and per group."""
-        return self._read(lambda s: queries.stats(s, by=by, task=task, since=since, until=until))
+        """Runs, pass rate, first-attempt pass rate and mean rounds, in total and per group.
+
+        Read from the hourly rollups plus the raw runs at the window's edges; `exact=True`
+        aggregates every run instead (same answer, slower: a check and a fallback).
+        """
+        return self._read(
+            lambda s: queries.stats(s, by=by, task=task, since=since, until=until, exact=exact)
+        )
 
     def iter_runs(self, batch_size: int = 500, **filters: Any) -> Iterator[RunDetail]:
         """Every matching run's full trajectory, newest first, fetched a batch at a time.
@@ -425,7 +433,10 @@ def _record_run(session: Session, record: RunRecord) -> uuid.UUID:
         prompt_versions=dict(record.prompt_versions),
         idempotency_key=key,
         metadata_=record.metadata,
-        prompts=[RunPromptVersion(name=n, version=v) for n, v in record.prompt_versions.items()],
+        prompts=[
+            RunPromptVersion(name=n, version=v, created_at=record.created_at)
+            for n, v in record.prompt_versions.items()
+        ],
         attempts=[
             Attempt(
                 round=a.round,
@@ -450,6 +461,21 @@ def _record_run(session: Session, record: RunRecord) -> uuid.UUID:
         with session.begin_nested():
             session.add(run)
             session.flush()
+            # The run's hourly counts go in with the run: a rolled-back run counts nothing.
+            rollups.upsert(
+                session,
+                rollups.count_runs(
+                    [
+                        (
+                            record.created_at,
+                            record.task,
+                            record.status,
+                            record.rounds or 0,
+                            record.prompt_versions,
+                        )
+                    ]
+                ),
+            )
     except IntegrityError as err:
         # A concurrent writer of the same record committed first: its run is ours.
         existing = session.scalar(select(Run.id).where(Run.idempotency_key == key))

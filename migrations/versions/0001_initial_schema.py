@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", Timestamp, nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["runs.id"],
@@ -67,7 +68,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "name", name=op.f("pk_run_prompt_versions")),
     )
     op.create_index(
-        op.f("ix_run_prompt_versions_name_version"), "run_prompt_versions", ["name", "version"]
+        op.f("ix_run_prompt_versions_name_version_created_at"),
+        "run_prompt_versions",
+        ["name", "version", "created_at"],
+    )
+
+    # Per-hour counts that stats read instead of scanning every run (see RunRollup).
+    op.create_table(
+        "run_rollups",
+        sa.Column("hour", Timestamp, nullable=False),
+        sa.Column("task", sa.String(length=64), nullable=False),
+        sa.Column("prompt_name", sa.String(length=64), nullable=False),
+        sa.Column("prompt_version", sa.Integer(), nullable=False),
+        sa.Column("runs", sa.BigInteger(), nullable=False),
+        sa.Column("passed", sa.BigInteger(), nullable=False),
+        sa.Column("first_pass", sa.BigInteger(), nullable=False),
+        sa.Column("rounds_sum", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "hour", "task", "prompt_name", "prompt_version", name=op.f("pk_run_rollups")
+        ),
     )
 
     op.create_table(
@@ -202,6 +221,7 @@ def downgrade() -> None:
         "labels",
         "critiques",
         "attempts",
+        "run_rollups",
         "run_prompt_versions",
         "runs",
     ):

@@ -204,3 +204,35 @@ def test_a_store_survives_fork(store: Store, make_run) -> None:
     child.join(30)
     assert child.exitcode == 0
     assert {r.input for r in store.list_runs()} == {"abc", "from child"}
+
+
+def test_stats_from_rollups_equal_stats_over_every_run(store: Store, make_run) -> None:
+    import random
+
+    rng = random.Random(4)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    for _ in range(60):
+        rounds = rng.choice((1, 2, 3))
+        store.record_run(
+            make_run(
+                task=rng.choice(("reverse", "sort")),
+                answers=tuple("x" * (i + 1) for i in range(rounds)),
+                status=rng.choice(("passed", "gave_up")) if rounds > 1 else "passed",
+                prompt_versions={"reverse": rng.randint(1, 3), "critique": 1},
+                created_at=start + timedelta(minutes=rng.randint(0, 3 * 24 * 60)),
+            )
+        )
+    windows = [
+        (None, None),
+        (start + timedelta(hours=5, minutes=17), None),  # ragged start: raw edge + rollups
+        (None, start + timedelta(days=2, minutes=45)),  # ragged end
+        (start + timedelta(hours=30, minutes=1), start + timedelta(hours=30, minutes=50)),
+        (start + timedelta(days=1), start + timedelta(days=2)),  # whole hours only
+    ]
+    for since, until in windows:
+        for by in (None, "day", "prompt_version"):
+            for task in (None, "sort"):
+                fast = store.stats(task=task, since=since, until=until, by=by)
+                exact = store.stats(task=task, since=since, until=until, by=by, exact=True)
+                assert fast == exact, (since, until, by, task)
+    assert store.stats(by=None).total.runs == 60
