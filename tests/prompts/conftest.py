@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenizers import Tokenizer, pre_tokenizers
+from tokenizers import Tokenizer, decoders, pre_tokenizers
 from tokenizers.models import WordLevel
 from tokenizers.processors import TemplateProcessing
 from transformers import (
@@ -28,6 +28,7 @@ from transformers import (
 from prompts import FrozenLM
 
 ARCHS = ["gpt2", "llama", "qwen2"]
+Factory = Callable[..., FrozenLM]  # make_lm(arch, seed=0, prompt_after_bos=True)
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 CHARS = string.ascii_lowercase + string.digits + " =?:+-,.>"
 
@@ -49,14 +50,8 @@ def char_tokenizer(add_bos: bool = True) -> PreTrainedTokenizerFast:
         unk_token="<unk>",
     )
     # A char-level decode must not insert spaces between tokens.
-    tok.backend_tokenizer.decoder = _concat_decoder()
+    tok.backend_tokenizer.decoder = decoders.Fuse()
     return tok
-
-
-def _concat_decoder():  # type: ignore[no-untyped-def]
-    from tokenizers import decoders
-
-    return decoders.Fuse()
 
 
 def tiny_model(arch: str, vocab_size: int, seed: int = 0, layers: int = 2) -> torch.nn.Module:
@@ -130,7 +125,7 @@ def llama() -> FrozenLM:
 
 
 @pytest.fixture
-def lm_factory() -> Callable[..., FrozenLM]:
+def lm_factory() -> Factory:
     return make_lm
 
 

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from prompts import FrozenLM, PromptFileError, PromptMismatchError, SoftPrompt
+from tests.prompts.conftest import Factory
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_failed_save_leaves_the_old_directory(
 
 
 def test_prompt_for_another_model_is_refused_in_one_sentence(
-    saved: tuple[SoftPrompt, Path], lm_factory
+    saved: tuple[SoftPrompt, Path], lm_factory: Factory
 ) -> None:
     _, path = saved
     other = lm_factory("llama", seed=1)
@@ -79,7 +80,9 @@ def test_prompt_for_another_model_is_refused_in_one_sentence(
     assert message.count(". ") == 0 and "\n" not in message
 
 
-def test_hidden_size_mismatch_is_refused(saved: tuple[SoftPrompt, Path], lm_factory) -> None:
+def test_hidden_size_mismatch_is_refused(
+    saved: tuple[SoftPrompt, Path], lm_factory: Factory
+) -> None:
     _, path = saved
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["hidden_size"] = 32

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from prompts import FrozenLM, SoftloopError, SoftPrompt
+from tests.prompts.conftest import Factory
 
 
 def test_from_pretrained_loads_and_freezes(saved_model: Path) -> None:
@@ -33,7 +34,7 @@ def test_from_pretrained_missing_model_is_one_clear_error(tmp_path: Path) -> Non
         FrozenLM.from_pretrained(str(tmp_path / "nope"))
 
 
-def test_fingerprint_tells_weights_apart(lm_factory) -> None:
+def test_fingerprint_tells_weights_apart(lm_factory: Factory) -> None:
     a, b, a2 = lm_factory("llama", seed=0), lm_factory("llama", seed=1), lm_factory("llama", seed=0)
     assert a.fingerprint == a2.fingerprint != b.fingerprint
 

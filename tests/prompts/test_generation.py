@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from prompts import FrozenLM, SoftloopError, SoftPrompt
 
@@ -56,7 +57,9 @@ def test_a_row_stops_at_eos_while_others_go_on(llama: FrozenLM) -> None:
     plain = llama.generate(["abc", "d"], max_new_tokens=5)
     eos, calls = llama.tokenizer.eos_token_id, []
 
-    def force_eos_on_row_0(module, args, output):
+    def force_eos_on_row_0(
+        module: torch.nn.Module, args: tuple, output: torch.Tensor
+    ) -> torch.Tensor:
         calls.append(1)
         if len(calls) == 3:  # prefill, step 1, then step 2 emits EOS for row 0 only
             output = output.clone()

@@ -16,6 +16,7 @@ import torch
 peft = pytest.importorskip("peft")
 
 from prompts import FrozenLM, PromptFileError, SoftPrompt, export_peft, import_peft  # noqa: E402
+from tests.prompts.conftest import Factory  # noqa: E402
 
 INPUTS = ["ab", "cdef"]
 
@@ -26,7 +27,9 @@ def peft_logits(model: torch.nn.Module, lm: FrozenLM, text: str) -> torch.Tensor
         return model(**ids).logits[0].float()  # (n_virtual + T, V)
 
 
-def test_export_loads_in_peft_with_identical_logits(arch: str, lm_factory, tmp_path: Path) -> None:
+def test_export_loads_in_peft_with_identical_logits(
+    arch: str, lm_factory: Factory, tmp_path: Path
+) -> None:
     lm = lm_factory(arch, prompt_after_bos=False)
     prompt = SoftPrompt.from_init(lm, 5, "text", text="add:", name="add")
     out = export_peft(prompt, tmp_path / "adapter")
@@ -59,7 +62,7 @@ def test_round_trip_through_the_peft_format_is_lossless(llama: FrozenLM, tmp_pat
 
 
 def test_prompt_trained_by_peft_imports_with_identical_logits(
-    arch: str, lm_factory, tmp_path: Path
+    arch: str, lm_factory: Factory, tmp_path: Path
 ) -> None:
     torch.manual_seed(0)
     lm = lm_factory(arch, prompt_after_bos=False)

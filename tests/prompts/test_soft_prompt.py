@@ -7,6 +7,7 @@ import torch
 
 from prompts import FrozenLM, PromptManifest, SoftPrompt
 from prompts.errors import ConfigError
+from tests.prompts.conftest import Factory
 
 
 def test_text_init_is_the_instructions_embeddings_tiled(lm: FrozenLM) -> None:
@@ -46,7 +47,7 @@ def test_random_init_matches_the_embedding_scale(lm: FrozenLM) -> None:
     assert prompt.weight.mean().item() == pytest.approx(table.mean().item(), abs=0.1)
 
 
-def test_new_prompt_is_fp32_and_describes_its_model(arch: str, lm_factory) -> None:
+def test_new_prompt_is_fp32_and_describes_its_model(arch: str, lm_factory: Factory) -> None:
     lm = lm_factory(arch)
     lm.model.to(torch.bfloat16)
     prompt = SoftPrompt.from_init(lm, 3, "vocab", name="rev", kind="critique", template="{input}?")
