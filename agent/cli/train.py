@@ -89,6 +89,8 @@ def train(
           --init-text "add:" --template "{input}=" --dev add-dev.jsonl
     """
     model = require_model(model_path)
+    if init == "text" and not init_text:
+        raise click.UsageError("--init text needs --init-text 'INSTRUCTION'; or use --init vocab")
     try:
         summary = _train(
             model,

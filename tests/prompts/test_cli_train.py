@@ -72,6 +72,17 @@ def test_invalid_json_names_the_line(saved_model: Path, tmp_path: Path) -> None:
     assert result.exit_code != 0 and "line 1 is not valid JSON" in result.output
 
 
+def test_text_init_without_text_is_a_usage_error(
+    saved_model: Path, data: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["train", "--model", str(saved_model), "--data", str(data), "--out", str(tmp_path / "o"),
+         "--init", "text"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--init text needs --init-text" in result.output
+
+
 def test_train_without_model_says_it_is_required(data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "--model is required for now" in result.output
