@@ -35,7 +35,24 @@ class CriticFormat:
     feedback_sep: str = ":"
 
     def render(self, r: CritiqueRequest) -> str:
-        return self.input_format.format(task=r.task, input=r.input, answer=r.answer)
+        return self.render_parts(r.task, r.input, r.answer)
+
+    def render_parts(self, task: str, input: str, answer: str) -> str:
+        return self.input_format.format(task=task, input=input, answer=answer)
+
+
+@torch.no_grad()
+def pass_probability(
+    lm: FrozenLM, prompt: SoftPrompt, texts: Sequence[str], fmt: CriticFormat
+) -> list[float]:
+    """P(pass_text) / (P(pass_text) + P(fail_text)) for already rendered texts; one pass."""
+    n = len(texts)
+    if n == 0:
+        return []
+    texts = list(texts)
+    logp = lm.score(texts + texts, [fmt.pass_text] * n + [fmt.fail_text] * n, prompt)
+    pair = torch.stack([logp[:n], logp[n:]], dim=1).float()  # (n, 2)
+    return torch.softmax(pair, dim=1)[:, 0].tolist()
 
 
 class SoftPromptCritic(BatchedCritic):
@@ -63,16 +80,10 @@ class SoftPromptCritic(BatchedCritic):
         self.with_feedback, self.max_feedback_tokens = with_feedback, max_feedback_tokens
         self.name = name or f"{prompt.manifest.name}@{prompt.manifest.version}"
 
-    @torch.no_grad()
     def pass_probability(self, requests: Sequence[CritiqueRequest]) -> list[float]:
-        """P(pass) for each request, normalised over the two verdicts; one batched pass."""
+        """P(pass) for each request, normalised over the two verdicts."""
         texts = [self.fmt.render(r) for r in requests]
-        n = len(texts)
-        logp = self.lm.score(
-            texts + texts, [self.fmt.pass_text] * n + [self.fmt.fail_text] * n, self.prompt
-        )
-        pair = torch.stack([logp[:n], logp[n:]], dim=1).float()  # (n, 2)
-        return torch.softmax(pair, dim=1)[:, 0].tolist()
+        return pass_probability(self.lm, self.prompt, texts, self.fmt)
 
     def feedback(self, requests: Sequence[CritiqueRequest]) -> list[str]:
         """The model's own explanation of what is wrong (text after `no:`), one per request."""

@@ -1,0 +1,48 @@
+"""How the refiner turns stored feedback into candidate prompts and decides on promotion."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RefineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_new_feedback: int = Field(
+        default=20,
+        ge=1,
+        description="Usable rows newer than the active version needed before retraining.",
+    )
+    # Answers that only the critic vouched for. 0 excludes them; 1 trusts them like a label.
+    # Below 1 so that the critic's own mistakes cannot snowball into the task prompt: they are
+    # outvoted by labelled rows, and a candidate that learned them fails the eval gate.
+    critic_trust: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Use the oracle truth the loop stored on attempts (where the task has an exact checker).
+    use_attempt_oracle: bool = True
+    margin: float = Field(
+        default=0.01, ge=0.0, description="Promote only if candidate ≥ active + margin."
+    )
+    holdout_fraction: float = Field(
+        default=0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Share of labelled runs kept out of training to evaluate on (by run id).",
+    )
+    wrong_weight: float = Field(
+        default=3.0, gt=0, description="Weight of wrong answers in the critic's training data."
+    )
+    missed_weight: float = Field(
+        default=2.0, gt=0, description="Extra factor for rows the critic judged wrongly."
+    )
+    max_examples: int = Field(default=4000, ge=1, description="Newest rows used for training.")
+    steps: int = Field(default=150, ge=1)
+    lr: float = Field(default=1e-2, gt=0)
+    batch_size: int = Field(default=32, ge=1)
+    kinds: tuple[str, ...] = Field(
+        default=("task", "critique"), description="Which prompt kinds are refined."
+    )
+    lease_ttl_s: float = Field(
+        default=900.0, gt=0, description="A crashed refiner's lease expires after this."
+    )
+    max_new_tokens: int = Field(default=32, ge=1, description="For evaluating task prompts.")
+    seed: int = 0

@@ -1,0 +1,141 @@
+"""From stored runs to training and evaluation examples.
+
+What the store knows about an answer, most trusted first:
+1. a label (human or oracle) on the run: says whether the final answer was right, and may give
+   the right answer; with a right answer known, every attempt of the run is known right or wrong;
+2. the oracle truth the loop stored on an attempt (tasks with an exact checker);
+3. the critic's verdict alone: a run that passed is probably right (weighted by `critic_trust`).
+
+Task prompts learn (input → known right answer). The critique prompt learns (input, answer →
+verdict) only where the verdict is confirmed by 1 or 2, because training the critic on its own
+verdicts would teach it nothing; rows it got wrong are up-weighted.
+
+Labelled runs are split by a hash of the run id: a fixed `holdout_fraction` of them is never
+trained on and joins the evaluation set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agent.refine.config import RefineConfig
+from agent.store import RunDetail
+from critics import CriticFormat
+from prompts import Example
+
+# task, input, wrong answer -> a short hint of what is wrong (the critique prompt's `no:<hint>`)
+HintFn = Callable[[str, str, str], str]
+
+
+@dataclass
+class Dataset:
+    train: list[Example] = field(default_factory=list)
+    holdout: list[Example] = field(default_factory=list)
+    new_rows: int = 0  # rows from feedback newer than the active version
+
+
+def in_holdout(run_id: object, fraction: float) -> bool:
+    digest = hashlib.sha256(str(run_id).encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
+def _truth(run: RunDetail, use_oracle: bool) -> tuple[str | None, dict[int, bool], bool, datetime]:
+    """(right answer if known, round → known correctness, labelled?, when the truth arrived)."""
+    known: dict[int, bool] = {}
+    when = run.created_at
+    answer = None
+    labelled = bool(run.labels)
+    if labelled:
+        label = max(run.labels, key=lambda lb: lb.created_at)
+        when = label.created_at
+        final_round = next(
+            (a.round for a in reversed(run.attempts) if a.output == run.final_output), None
+        )
+        if label.correct:
+            answer = label.answer or run.final_output
+        elif label.answer:
+            answer = label.answer
+        if answer is not None:
+            known = {a.round: a.output == answer for a in run.attempts}
+        elif final_round is not None:
+            known = {final_round: False}
+    if use_oracle:
+        for a in run.attempts:
+            if a.oracle_correct is not None and a.round not in known:
+                known[a.round] = a.oracle_correct
+                if a.oracle_correct and answer is None:
+                    answer = a.output
+    return answer, known, labelled, when
+
+
+def task_dataset(runs: Iterable[RunDetail], since: datetime, config: RefineConfig) -> Dataset:
+    """(input → right answer) rows for one task's prompt."""
+    data = Dataset()
+    for run in runs:
+        answer, _, labelled, when = _truth(run, config.use_attempt_oracle)
+        weight = 1.0
+        if answer is None and run.status == "passed" and run.final_output is not None:
+            answer, weight, when = run.final_output, config.critic_trust, run.created_at
+        if answer is None or weight <= 0:
+            continue
+        example = Example(input=run.input, output=answer, weight=weight)
+        if labelled and in_holdout(run.id, config.holdout_fraction):
+            data.holdout.append(example)
+            continue
+        data.train.append(example)
+        data.new_rows += when > since
+    data.train = data.train[: config.max_examples]
+    return data
+
+
+def critique_dataset(
+    runs: Iterable[RunDetail],
+    since: datetime,
+    config: RefineConfig,
+    fmt: CriticFormat | None = None,
+    hint: HintFn | None = None,
+) -> Dataset:
+    """(task, input, answer → yes / no:<hint>) rows whose verdict a label or oracle confirms."""
+    fmt = fmt or CriticFormat()
+    data = Dataset()
+    for run in runs:
+        _, known, labelled, when = _truth(run, config.use_attempt_oracle)
+        holdout = labelled and in_holdout(run.id, config.holdout_fraction)
+        for attempt in run.attempts:
+            correct = known.get(attempt.round)
+            if correct is None:
+                continue
+            example = critique_example(
+                run.task, run.input, attempt.output, correct, fmt, hint, config
+            )
+            critic_said_pass = [c.verdict == "pass" for c in attempt.critiques]
+            if critic_said_pass and critic_said_pass[-1] != correct:
+                example.weight *= config.missed_weight  # the critic's own mistakes teach most
+            if holdout:
+                data.holdout.append(example)
+            else:
+                data.train.append(example)
+                data.new_rows += when > since
+    data.train = data.train[: config.max_examples]
+    return data
+
+
+def critique_example(
+    task: str,
+    input: str,
+    answer: str,
+    correct: bool,
+    fmt: CriticFormat,
+    hint: HintFn | None,
+    config: RefineConfig,
+) -> Example:
+    text = fmt.render_parts(task, input, answer)
+    if correct:
+        return Example(input=text, output=fmt.pass_text, weight=1.0)
+    note = hint(task, input, answer) if hint else "wrong"
+    return Example(
+        input=text, output=f"{fmt.fail_text}{fmt.feedback_sep}{note}", weight=config.wrong_weight
+    )

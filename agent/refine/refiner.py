@@ -1,0 +1,261 @@
+"""The refiner: retrain prompts on what the store accumulated, promote only measured gains.
+
+One refinement of one prompt name:
+
+    enough new feedback? ─no─> skipped
+        │ yes
+    lease the name in the database ─taken─> skipped (another refiner is on it)
+        │
+    warm-start a candidate from the active version, train it on the stored feedback
+        │
+    score candidate and active on the same held-out set (fixed split + held-out feedback)
+        │
+    still holding the lease? ─no─> abandoned, nothing promoted
+        │
+    register the candidate: active if it beats the active version by `margin`, else rejected
+
+Every candidate is kept as a version with its parent, data size and metrics. A refiner killed
+at any point leaves the active version untouched: the candidate's file is written before its
+row, and its row becomes active in one transaction (see agent/registry.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
+
+from agent.refine.config import RefineConfig
+from agent.refine.data import Dataset, HintFn, critique_dataset, task_dataset
+from agent.refine.evaluate import critic_scores, task_accuracy
+from agent.registry import PromptRegistry
+from agent.store import PromptVersion, Store
+from critics import CriticFormat
+from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+
+log = logging.getLogger("softloop.refine")
+
+Action = Literal["promoted", "rejected", "skipped", "abandoned", "failed"]
+
+
+@dataclass
+class EvalSets:
+    """Fixed evaluation examples that are never trained on.
+
+    tasks: task name → (input, right answer) examples. critique: rendered critic inputs with
+    `yes` / `no:…` outputs, ideally the model's own answers labelled by an oracle.
+    """
+
+    tasks: Mapping[str, Sequence[Example]] = field(default_factory=dict)
+    critique: Sequence[Example] = ()
+
+
+class RefineOutcome(BaseModel):
+    name: str
+    action: Action
+    reason: str = ""
+    active_version: int | None = None
+    candidate_version: int | None = None
+    active_metric: float | None = None
+    candidate_metric: float | None = None
+    metric: str | None = None
+    n_train: int = 0
+    n_eval: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for logs and `softloop refine --once`."""
+        head = f"{self.name}: {self.action}"
+        if self.metric and self.candidate_metric is not None:
+            head += (
+                f" v{self.candidate_version} {self.metric} {self.candidate_metric:.3f}"
+                f" vs active v{self.active_version} {self.active_metric:.3f}"
+                f" ({self.n_train} train, {self.n_eval} eval, {self.seconds:.1f}s)"
+            )
+        return head + (f": {self.reason}" if self.reason else "")
+
+
+class Refiner:
+    """Refines every registered prompt of the configured kinds; safe to run many at once."""
+
+    def __init__(
+        self,
+        store: Store,
+        lm: FrozenLM,
+        registry: PromptRegistry | None = None,
+        *,
+        config: RefineConfig | None = None,
+        eval_sets: EvalSets | None = None,
+        hint: HintFn | None = None,
+        critic_format: CriticFormat | None = None,
+        names: Sequence[str] | None = None,
+        owner: str | None = None,
+    ):
+        self.store, self.lm = store, lm
+        self.registry = registry or PromptRegistry(store, lm)
+        self.config = config or RefineConfig()
+        self.eval_sets = eval_sets or EvalSets()
+        self.hint, self.fmt = hint, critic_format or CriticFormat()
+        self.names = list(names) if names is not None else None
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- one pass ------------------------------------------------------------------------
+
+    def refine_once(self) -> list[RefineOutcome]:
+        """One refinement of each prompt name, in name order."""
+        outcomes = []
+        for name in self._names():
+            if self._stop.is_set():
+                break
+            outcome = self.refine(name)
+            log.info(outcome.summary())
+            outcomes.append(outcome)
+        return outcomes
+
+    def _names(self) -> list[str]:
+        if self.names is not None:
+            return self.names
+        rows = self.store.list_prompt_versions()
+        return sorted(
+            {r.name for r in rows if r.status == "active" and r.kind in self.config.kinds}
+        )
+
+    def refine(self, name: str) -> RefineOutcome:
+        t0 = time.perf_counter()
+        active = self.registry.active_prompt(name)
+        if active is None:
+            return RefineOutcome(name=name, action="skipped", reason="no active version")
+        row, prompt = active
+        if row.kind not in self.config.kinds:
+            return RefineOutcome(name=name, action="skipped", reason=f"kind {row.kind} not refined")
+        data = self._dataset(row)
+        if data.new_rows < self.config.min_new_feedback:
+            return RefineOutcome(
+                name=name,
+                action="skipped",
+                active_version=row.version,
+                reason=(
+                    f"not enough feedback: {data.new_rows} new rows since v{row.version}, "
+                    f"need {self.config.min_new_feedback}"
+                ),
+            )
+        job = self.store.try_acquire_lease(name, self.owner, self.config.lease_ttl_s)
+        if job is None:
+            return RefineOutcome(
+                name=name, action="skipped", reason="another refiner holds the lease"
+            )
+        try:
+            outcome, candidate = self._train_and_gate(row, prompt, data)
+        except Exception as err:
+            self.store.finish_job(job.id, "failed", error=f"{type(err).__name__}: {err}")
+            log.exception("refining %s failed", name)
+            return RefineOutcome(name=name, action="failed", reason=str(err))
+        outcome.seconds = time.perf_counter() - t0
+        if outcome.action == "abandoned":
+            self.store.finish_job(job.id, "abandoned", error=outcome.reason)
+            return outcome
+        if not self.store.renew_lease(job.id, self.owner, self.config.lease_ttl_s):
+            outcome.action, outcome.reason = "abandoned", "lost the lease while training"
+            return outcome
+        self._register(outcome, row, candidate)
+        self.store.finish_job(job.id, "succeeded", metrics=outcome.model_dump(mode="json"))
+        return outcome
+
+    def _dataset(self, row: PromptVersion) -> Dataset:
+        since = row.promoted_at or row.created_at
+        if row.kind == "critique":
+            return critique_dataset(self.store.iter_runs(), since, self.config, self.fmt, self.hint)
+        return task_dataset(self.store.iter_runs(task=row.name), since, self.config)
+
+    def _train_and_gate(
+        self, row: PromptVersion, active: SoftPrompt, data: Dataset
+    ) -> tuple[RefineOutcome, SoftPrompt]:
+        cfg = self.config
+        candidate = SoftPrompt(active.weight.detach().clone(), active.manifest.model_copy())
+        if row.kind == "critique":
+            evalset = [*self.eval_sets.critique, *data.holdout]
+        else:
+            evalset = [*self.eval_sets.tasks.get(row.name, ()), *data.holdout]
+        if not evalset:
+            reason = "no evaluation data: give fixed eval sets or label some runs"
+            return RefineOutcome(name=row.name, action="abandoned", reason=reason), candidate
+        train_prompt(
+            self.lm,
+            candidate,
+            data.train,
+            config=TrainConfig(
+                steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, progress=False
+            ),
+        )
+        if self._stop.is_set():
+            stopping = RefineOutcome(name=row.name, action="abandoned", reason="refiner stopping")
+            return stopping, candidate
+        metric = "critic_f1" if row.kind == "critique" else "accuracy"
+        before, after = (self._score(p, row.kind, evalset) for p in (active, candidate))
+        better = after >= before + cfg.margin
+        outcome = RefineOutcome(
+            name=row.name,
+            action="promoted" if better else "rejected",
+            reason="" if better else f"not better by the margin {cfg.margin}",
+            active_version=row.version,
+            active_metric=before,
+            candidate_metric=after,
+            metric=metric,
+            n_train=len(data.train),
+            n_eval=len(evalset),
+        )
+        return outcome, candidate
+
+    def _score(self, prompt: SoftPrompt, kind: str, evalset: Sequence[Example]) -> float:
+        if kind == "critique":
+            return critic_scores(self.lm, prompt, evalset, self.fmt).f1
+        return task_accuracy(self.lm, prompt, evalset, self.config.max_new_tokens)
+
+    def _register(self, outcome: RefineOutcome, row: PromptVersion, candidate: SoftPrompt) -> None:
+        metrics = {outcome.metric or "metric": outcome.candidate_metric or 0.0}
+        version = self.registry.register(
+            candidate,
+            status="active" if outcome.action == "promoted" else "rejected",
+            parent=row.version,
+            n_examples=outcome.n_train,
+            metrics={**metrics, f"parent_{outcome.metric}": outcome.active_metric or 0.0},
+        )
+        outcome.candidate_version = version.version
+
+    # --- scheduling ----------------------------------------------------------------------
+
+    def run_forever(self, every_s: float) -> None:
+        """Refine, wait `every_s`, repeat, until `stop()`; the current job finishes first."""
+        while not self._stop.is_set():
+            try:
+                self.refine_once()
+            except Exception:  # a scheduled worker logs and carries on to the next round
+                log.exception("refinement round failed")
+            self._stop.wait(every_s)
+
+    def start(self, every_s: float = 600.0) -> Refiner:
+        """Run `run_forever` in a daemon thread inside the application."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("this refiner is already running; call stop() first")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self.run_forever, args=(every_s,), name="softloop-refiner", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the worker to stop after the current job (a job still training is abandoned)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
