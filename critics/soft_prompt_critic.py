@@ -13,8 +13,8 @@ words (e.g. "correct") must be given matching `pass_text` / `fail_text`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
@@ -33,12 +33,16 @@ class CriticFormat:
     fail_text: str = "no"
     # The model's fail verdict reads `no:<hint>`; the hint follows this separator.
     feedback_sep: str = ":"
+    # Task name → the word the model knows the task by (the reference model says `rev` for
+    # `reverse`); names not listed are shown as they are.
+    task_labels: Mapping[str, str] = field(default_factory=dict)
 
     def render(self, r: CritiqueRequest) -> str:
         return self.render_parts(r.task, r.input, r.answer)
 
     def render_parts(self, task: str, input: str, answer: str) -> str:
-        return self.input_format.format(task=task, input=input, answer=answer)
+        label = self.task_labels.get(task, task)
+        return self.input_format.format(task=label, input=input, answer=answer)
 
 
 @torch.no_grad()

@@ -17,7 +17,7 @@ from agent.graph.config import LoopConfig
 from agent.graph.prompt_source import PromptRef, PromptSource
 from agent.graph.recording import record_run
 from agent.graph.state import Attempt, Candidate, LoopState
-from critics import AllOf, Critic, Critique, CritiqueRequest, SoftPromptCritic
+from critics import AllOf, Critic, CriticFormat, Critique, CritiqueRequest, SoftPromptCritic
 from prompts import FrozenLM, SoftloopError
 
 log = logging.getLogger("softloop.loop")
@@ -48,7 +48,8 @@ class LoopDeps:
             )
         key = ref or PromptRef(name="<given>", version=0)
         if key not in self._critics:
-            learned = self.critic or SoftPromptCritic(self.lm, self.source.load(ref))
+            fmt = CriticFormat(task_labels=self.config.task_labels)
+            learned = self.critic or SoftPromptCritic(self.lm, self.source.load(ref), fmt=fmt)
             self._critics[key] = AllOf([*self.checks, learned]) if self.checks else learned
         return self._critics[key]
 
@@ -120,7 +121,10 @@ def revise(state: LoopState, deps: LoopDeps) -> dict:
     if sel.revise is not None:
         prompt = deps.source.load(sel.revise)
         text = cfg.revise_format.format(
-            task=state.task, input=state.input, answer=last.output, feedback=last.critique.feedback
+            task=cfg.task_labels.get(state.task, state.task),
+            input=state.input,
+            answer=last.output,
+            feedback=last.critique.feedback,
         )
         outputs += [(o, sel.revise) for o in _explore(deps, text, prompt, cfg.revise_samples, seed)]
     if cfg.resolve_samples or sel.revise is None:

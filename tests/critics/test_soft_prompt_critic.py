@@ -55,3 +55,9 @@ def test_threshold_is_validated(lm) -> None:
     prompt = SoftPrompt.from_init(lm, 2, init="random")
     with pytest.raises(ValueError, match="threshold"):
         SoftPromptCritic(lm, prompt, threshold=1.5)
+
+
+def test_format_shows_the_task_by_the_label_the_model_knows() -> None:
+    fmt = CriticFormat(task_labels={"reverse": "rev"})
+    assert fmt.render_parts("reverse", "abc", "cba") == "rev:abc=cba"
+    assert fmt.render_parts("sort", "ba", "ab") == "sort:ba=ab"
