@@ -17,6 +17,7 @@ from prompts.errors import SoftloopError
 # name -> "module:attribute" of a click command. Add a command here and in its own module.
 COMMANDS: dict[str, str] = {
     "db": "agent.cli.db:db",
+    "demo": "agent.cli.demo:demo",
     "export": "agent.cli.review:export",
     "export-peft": "agent.cli.peft_cmd:export_peft_cmd",
     "history": "agent.cli.review:history",

@@ -1,0 +1,206 @@
+"""Improvement cycles on the reference world: traffic → store → refine → measure, repeated.
+
+This is the whole mission in one loop, shared by `softloop demo` and `python -m bench.improve`:
+
+1. Start from deliberately weak task prompts (a few steps on a handful of examples), with the
+   shipped critique and revise prompts, registered as the first active versions.
+2. Each cycle sends traffic (train-split inputs) through the generate → critique → revise
+   graph; every run is stored with the critic's verdicts. An oracle labels a small fraction of
+   runs (`label_fraction`, standing in for occasional human review); nothing else of the truth
+   reaches the store.
+3. The refiner retrains each prompt on what was stored and promotes a candidate only if it beats
+   the active version on the held-out set.
+4. The untouched test split measures the loop: first-attempt accuracy (the task prompt alone),
+   final accuracy (after critique and revision), mean rounds, the critic's F1. These runs are
+   not stored, so the test split never feeds the refiner.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm import tqdm
+
+from agent.graph import LoopConfig, LoopState, build_graph
+from agent.refine import EvalSets, RefineConfig, RefineOutcome, Refiner
+from agent.registry import PromptRegistry
+from agent.store import Store
+from bench.loop import reference_oracle, summarise, task_labels
+from bench.tasks import TASKS
+from bench.world import CRITIQUE, REVISE, default_prompt_path, reference_model_path
+from critics import CriticFormat
+from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+
+
+class CycleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cycles: int = Field(default=5, ge=1)
+    requests_per_cycle: int = Field(default=120, ge=1, description="Traffic per cycle.")
+    tasks: tuple[str, ...] = tuple(TASKS)
+    eval_per_task: int = Field(default=25, ge=1, description="Test inputs per task, per cycle.")
+    label_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    weak_examples: int = Field(default=8, ge=1, description="Examples the weak prompts saw.")
+    weak_steps: int = Field(default=15, ge=1)
+    max_rounds: int = Field(default=3, ge=1)
+    refine: RefineConfig = RefineConfig(min_new_feedback=10, steps=120, lr=2e-2)
+    seed: int = 0
+
+
+class CycleRow(BaseModel):
+    cycle: int
+    first_attempt_acc: float
+    final_acc: float
+    mean_rounds: float
+    critic_f1: float
+    promoted: list[str] = Field(default_factory=list)
+    rejected: list[str] = Field(default_factory=list)
+    runs_stored: int = 0
+    seconds: float = 0.0
+
+
+def _f1(report: dict) -> float:
+    p, r = report["critic_precision"], report["critic_recall"]
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+class Cycles:
+    """The reference world wired for improvement cycles on one store and prompt root."""
+
+    def __init__(self, db_url: str, prompt_root: Path, config: CycleConfig, progress: bool = True):
+        self.config, self.progress = config, progress
+        self.lm = FrozenLM.from_pretrained(reference_model_path())
+        self.store = Store(db_url, auto_upgrade=True)
+        self.registry = PromptRegistry(self.store, self.lm, prompt_root)
+        labels = task_labels()
+        loop = LoopConfig(max_rounds=config.max_rounds, seed=config.seed, task_labels=labels)
+        self.graph = build_graph(self.lm, self.registry, store=self.store, config=loop)
+        # Measuring runs are never stored: the test split must not reach the refiner.
+        self.measure_graph = build_graph(
+            self.lm, self.registry, oracle=reference_oracle, config=loop
+        )
+        dev = {
+            name: [Example(input=x, output=y) for x, y in TASKS[name].split("dev", 40)]
+            for name in config.tasks
+        }
+        self.refiner = Refiner(
+            self.store,
+            self.lm,
+            self.registry,
+            config=config.refine,
+            eval_sets=EvalSets(tasks=dev),
+            hint=lambda task, x, a: TASKS[task].hint(x, a),
+            critic_format=CriticFormat(task_labels=labels),
+            names=[*config.tasks, CRITIQUE],
+        )
+        self.rng = random.Random(config.seed)
+
+    # --- setting the scene ---------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Weak task prompts and the shipped critique / revise prompts, once per store."""
+        self.registry.bootstrap({n: default_prompt_path(n) for n in (CRITIQUE, REVISE)})
+        for name in self.config.tasks:
+            if self.store.list_prompt_versions(name):
+                continue
+            self.registry.register(self.weak_prompt(name), status="active")
+
+    def weak_prompt(self, name: str) -> SoftPrompt:
+        shipped = SoftPrompt.load(default_prompt_path(name), lm=self.lm)
+        prompt = SoftPrompt.from_init(
+            self.lm,
+            shipped.n_tokens,
+            init="vocab",
+            name=name,
+            template=shipped.template,
+            seed=self.config.seed,
+        )
+        examples = TASKS[name].split("train", self.config.weak_examples, seed=self.config.seed)
+        train = [Example(input=x, output=y) for x, y in examples]
+        cfg = TrainConfig(steps=self.config.weak_steps, lr=2e-2, batch_size=8, progress=False)
+        train_prompt(self.lm, prompt, train, config=cfg)
+        prompt.manifest.extra["note"] = f"weak start: {len(train)} examples"
+        return prompt
+
+    # --- one cycle -----------------------------------------------------------------------
+
+    def traffic(self, cycle: int) -> int:
+        """Train-split requests through the stored loop; an oracle labels a few of them."""
+        cfg = self.config
+        per_task = max(1, cfg.requests_per_cycle // len(cfg.tasks))
+        requests = [
+            {"task": name, "input": x, "metadata": {"cycle": cycle}}
+            for name in cfg.tasks
+            for x, _ in TASKS[name].split("train", per_task, seed=1000 + cycle)
+        ]
+        self.rng.shuffle(requests)
+        stored = 0
+        for request in tqdm(
+            requests, desc=f"cycle {cycle} traffic", disable=not self.progress, file=sys.stderr
+        ):
+            state = LoopState.model_validate(self.graph.invoke(request))
+            if state.run_id is None:
+                continue
+            stored += 1
+            if self.rng.random() < cfg.label_fraction:
+                task = TASKS[state.task]
+                right = task.solve(state.input)
+                self.store.add_label(
+                    state.run_id, state.final_output == right, answer=right, source="oracle"
+                )
+        return stored
+
+    def measure(self, cycle: int) -> dict:
+        cfg = self.config
+        requests = [
+            {"task": name, "input": x}
+            for name in cfg.tasks
+            for x, _ in TASKS[name].split("test", cfg.eval_per_task)
+        ]
+        states, t0 = [], time.perf_counter()
+        for request in tqdm(
+            requests, desc=f"cycle {cycle} measure", disable=not self.progress, file=sys.stderr
+        ):
+            states.append(LoopState.model_validate(self.measure_graph.invoke(request)))
+        return summarise(states, time.perf_counter() - t0)
+
+    def refine(self) -> list[RefineOutcome]:
+        return self.refiner.refine_once()
+
+    def run(self) -> Iterator[CycleRow]:
+        """Cycle 0 measures the weak start; each later cycle is traffic, refine, measure."""
+        self.prepare()
+        t0 = time.perf_counter()
+        first = self.measure(0)
+        yield self._row(0, first, [], 0, time.perf_counter() - t0)
+        for cycle in range(1, self.config.cycles + 1):
+            t0 = time.perf_counter()
+            stored = self.traffic(cycle)
+            outcomes = self.refine()
+            report = self.measure(cycle)
+            yield self._row(cycle, report, outcomes, stored, time.perf_counter() - t0)
+
+    @staticmethod
+    def _row(
+        cycle: int, report: dict, outcomes: list[RefineOutcome], stored: int, seconds: float
+    ) -> CycleRow:
+        return CycleRow(
+            cycle=cycle,
+            first_attempt_acc=report["first_attempt_acc"],
+            final_acc=report["final_acc"],
+            mean_rounds=report["mean_rounds"],
+            critic_f1=_f1(report),
+            promoted=[
+                f"{o.name}@{o.candidate_version}" for o in outcomes if o.action == "promoted"
+            ],
+            rejected=[
+                f"{o.name}@{o.candidate_version}" for o in outcomes if o.action == "rejected"
+            ],
+            runs_stored=stored,
+            seconds=seconds,
+        )
