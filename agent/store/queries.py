@@ -1,9 +1,10 @@
 """The review queries: history filters, one run's trajectory, stats. Pure SQL building.
 
 Everything here takes an open `Session` and runs once; `Store` adds retries and sessions.
-Filters are written so an index serves them on both databases: `(task, created_at)`,
-`(status, created_at)`, `(created_at)`, `run_prompt_versions (name, version)`, and the primary
-key for id prefixes (a prefix is a key range, like git's abbreviated hashes).
+Filters are written so an index serves them on both databases: runs `(task, created_at, ...)`,
+`(status, created_at)`, `(created_at, ...)`, `run_prompt_versions (name, version, created_at)`,
+and the primary key for id prefixes (a prefix is a key range, like git's abbreviated hashes).
+Stats read the hourly rollups (`agent.store.rollups`) and only the raw runs at a window's edges.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from agent.store import rollups
@@ -53,7 +54,6 @@ def run_filters(
     status: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    prompt_version: str | tuple[str, int] | None = None,
     search: str | None = None,
 ) -> list[ColumnElement[bool]]:
     """WHERE clauses over `runs` for the history filters (all optional, combined with AND)."""
@@ -66,12 +66,6 @@ def run_filters(
         clauses.append(Run.created_at >= since)
     if until is not None:
         clauses.append(Run.created_at < until)
-    if prompt_version is not None:
-        name, version = parse_prompt_ref(prompt_version)
-        used = and_(RunPromptVersion.run_id == Run.id, RunPromptVersion.name == name)
-        if version is not None:
-            used = and_(used, RunPromptVersion.version == version)
-        clauses.append(exists().where(used))
     if search:
         clauses.append(
             or_(

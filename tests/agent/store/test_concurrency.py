@@ -51,6 +51,9 @@ def _check_exactly_once(store: Store, writers: int, n: int, acknowledged: list[s
     inputs = [r.input for r in store.list_runs(limit=10_000)]
     assert len(inputs) == len(set(inputs)) == expected_runs
     assert len(set(acknowledged)) == expected_runs  # every shared write acknowledged the same id
+    # The hourly rollups were upserted by all writers at once and still add up.
+    assert store.stats(by="prompt_version") == store.stats(by="prompt_version", exact=True)
+    assert store.stats(by=None).total.runs == expected_runs
 
 
 def test_concurrent_threads_write_every_run_exactly_once(store: Store) -> None:
