@@ -1,0 +1,95 @@
+"""`softloop run`: one request through the generate → critique → revise loop.
+
+A thin layer over `agent.setup`: open the world, check the task, invoke the graph once, print the
+trajectory (or the final state as JSON). A store outage does not fail the command: the answer
+stands and the warning says where the run was spooled.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from agent.cli.options import db_option, echo_json, json_option, model_option
+
+
+@click.command()
+@click.option("--task", required=True, help="Task name: selects the task prompt (and the oracle).")
+@click.option(
+    "--max-rounds",
+    type=click.IntRange(1, 50),
+    default=None,
+    help="Attempts allowed, the first included (default: 3).",
+)
+@model_option
+@db_option
+@json_option
+@click.argument("input_text", metavar="INPUT")
+def run(task, max_rounds, model_path, db_url, as_json, input_text):
+    """Send one request through the loop and print its trajectory and run id.
+
+    \b
+    Examples:
+      softloop run --task reverse abcdef
+      softloop run --task add --max-rounds 5 --json 1234+5678
+      softloop run --model ./my-model --task summarise "some text"
+    """
+    from agent.graph import LoopState
+    from agent.setup import open_setup
+
+    quiet_loading()
+    setup = open_setup(model_path, db_url)
+    # The loop logs a failed store write; this command prints it once, as a warning, below.
+    muted = logging.NullHandler()
+    logging.getLogger("softloop.loop").addHandler(muted)
+    try:
+        setup.check_task(task)
+        state = {"task": task, "input": input_text, "max_rounds": max_rounds}
+        final = LoopState.model_validate(setup.graph().invoke(state))
+    finally:
+        logging.getLogger("softloop.loop").removeHandler(muted)
+        setup.close()
+    if as_json:
+        echo_json(final.model_dump(mode="json"))
+    else:
+        click.echo(render_state(final))
+    if final.store_error:
+        click.echo(f"warning: {final.store_error}", err=True)
+
+
+def quiet_loading() -> None:
+    """No weight-loading progress bars: a command's stderr is for warnings and errors."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def render_state(state) -> str:
+    """The trajectory of a finished run, as `softloop show` prints a stored one."""
+    sel = state.selection
+    prompts = ", ".join(f"{n}@{v}" for n, v in sorted(sel.versions().items())) if sel else "-"
+    out = [f"task {state.task}  ·  prompts {prompts}", f"input: {state.input}"]
+    for a in state.attempts:
+        bits = [f"attempt {a.round}", f"[{a.prompt}]", f"{a.model_seconds:.2f} s"]
+        if a.n_candidates > 1:
+            bits.append(f"best of {a.n_candidates} candidates")
+        if a.oracle_correct is not None:
+            bits.append("oracle: " + ("right" if a.oracle_correct else "wrong"))
+        c = a.critique
+        feedback = f": {c.feedback}" if c.feedback else ""
+        verdict = "PASS" if c.passed else "FAIL"
+        out += [
+            "  ".join(bits),
+            f"  → {a.output}",
+            f"    {verdict} {c.score:.2f}  {c.critic}{feedback}",
+        ]
+    rounds = len(state.attempts)
+    took = f", {state.latency_s:.2f} s" if state.latency_s is not None else ""
+    out.append(f"final: {state.final_output if state.final_output is not None else '-'}")
+    out.append(f"status: {state.status} after {rounds} round{'s' * (rounds != 1)}{took}")
+    if state.run_id:
+        out.append(f"run {state.run_id}  (softloop show {state.run_id[:8]})")
+    else:
+        out.append("run not stored")
+    return "\n".join(out)

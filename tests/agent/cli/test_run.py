@@ -1,0 +1,98 @@
+"""`softloop run`: one request through the loop on a user's model, on both databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from agent.cli import main
+from agent.store import DatabaseUnavailableError, Store
+from bench.world import REFERENCE_DIR
+from tests.agent.cli.conftest import ROOT, TASK, invoke
+
+
+def test_run_prints_the_trajectory_and_a_run_id_that_show_finds(
+    store: Store, registered, model_dir
+) -> None:
+    result = invoke(store, "run", "--model", str(model_dir), "--task", TASK, "abc")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"task {TASK}") and f"{TASK}@1" in lines[0]
+    assert lines[1] == "input: abc"
+    assert lines[2].startswith("attempt 1  [t@1]")
+    assert lines[3].startswith("  → ")
+    assert lines[4].split()[0] in ("PASS", "FAIL")
+    assert lines[-3].startswith("final: ") and lines[-2].startswith("status: ")
+    run_id = lines[-1].split()[1]
+
+    shown = invoke(store, "show", run_id[:8])
+    assert shown.exit_code == 0, shown.output
+    assert f"run {run_id}" in shown.output and "input: abc" in shown.output
+    stored = store.get_run(run_id)
+    assert lines[-3] == f"final: {stored.final_output}"
+    assert sum(line.startswith("attempt ") for line in lines) == stored.rounds
+
+
+def test_run_json_is_the_final_state(store: Store, registered, model_dir) -> None:
+    result = invoke(
+        store, "run", "--model", str(model_dir), "--task", TASK, "--max-rounds", "1", "--json", "x1"
+    )
+    assert result.exit_code == 0, result.output
+    state = json.loads(result.output)
+    assert state["input"] == "x1" and state["status"] in ("passed", "gave_up")
+    assert len(state["attempts"]) == 1 and state["max_rounds"] == 1
+    assert state["selection"]["task"] == {"name": TASK, "version": 1}
+    assert store.get_run(state["run_id"]).final_output == state["final_output"]
+
+
+def test_unknown_task_is_one_line_and_exit_1(store: Store, registered, model_dir, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--db", store.url, "--model", str(model_dir), "--task", "nope", "abc"])
+    assert exit_info.value.code == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        f"error: no active prompt for task 'nope' (known tasks: {TASK}); train one with "
+        "`softloop train` and register it with `softloop prompts add DIR --active`"
+    ]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_store_outage_keeps_the_answer_and_warns(
+    store: Store, registered, model_dir, home, monkeypatch
+) -> None:
+    def down(self, record):
+        raise DatabaseUnavailableError("cannot reach the database (test)")
+
+    monkeypatch.setattr(Store, "record_run", down)
+    result = invoke(store, "run", "--model", str(model_dir), "--task", TASK, "abc")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "run not stored"
+    assert result.stderr.startswith("warning: run ") and "was not stored" in result.stderr
+    assert (home / "unsaved-runs.jsonl").is_file()
+
+
+HAS_REFERENCE = (REFERENCE_DIR / "model" / "config.json").is_file() and any(
+    (REFERENCE_DIR / "prompts").glob("*/manifest.json")
+)
+
+
+@pytest.mark.skipif(not HAS_REFERENCE, reason="the reference model is not built yet")
+def test_the_embedded_default_works_on_a_fresh_install(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SOFTLOOP_DATABASE_URL"}
+    env.update(SOFTLOOP_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "run", "--task", "reverse", "abcdef"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "input: abcdef" in done.stdout and "oracle: " in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("run ")
