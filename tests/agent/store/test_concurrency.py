@@ -149,3 +149,26 @@ def test_a_permanent_error_is_not_retried(store: Store, backend: str) -> None:
     with pytest.raises(Exception, match="nonsense"):
         store.list_runs()
     assert calls["n"] == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_connections_killed_by_the_server_are_replaced(store: Store, make_run) -> None:
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_ADMIN_URL
+
+    store.list_runs()  # the pool now holds a live connection
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"
+            ),
+            {"db": store.engine.url.database},
+        ).scalar()
+    admin.dispose()
+    assert killed >= 1
+    record = make_run()
+    assert store.record_run(record) == record.id
+    assert [r.id for r in store.list_runs()] == [record.id]

@@ -76,3 +76,25 @@ def test_the_default_database_is_created_and_upgraded_on_first_use(tmp_path, mon
     assert (tmp_path / "new" / "home" / "softloop.db").exists()
     assert store.current_revision() == store.head_revision()
     store.close()
+
+
+def test_first_use_of_the_default_database_from_many_threads(tmp_path, monkeypatch) -> None:
+    import threading
+
+    monkeypatch.setenv("SOFTLOOP_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SOFTLOOP_DATABASE_URL", raising=False)
+    barrier, errors = threading.Barrier(4), []
+
+    def first_use() -> None:
+        barrier.wait()
+        try:
+            Store().list_runs()
+        except Exception as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=first_use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
