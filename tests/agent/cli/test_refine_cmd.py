@@ -89,6 +89,7 @@ def read_until(proc: subprocess.Popen, n_lines: int, timeout: float) -> list[str
     return lines
 
 
+@pytest.mark.slow
 def test_refine_every_stops_cleanly_on_sigterm(store: Store, registered, model_dir, home) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "refine", "--every", "1s", "--model", str(model_dir)],
