@@ -26,22 +26,17 @@ from typing import IO, Any, TypeVar
 
 from sqlalchemy import Connection, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying
 
 from agent import settings
-from agent.store import migrate, queries, registry, rollups
+from agent.store import migrate, queries, registry, writes
 from agent.store.engine import describe, make_engine, safe_url, sqlite_path, write_engine
 from agent.store.errors import SchemaOutdatedError, StoreError
 from agent.store.models import (
-    Attempt,
-    CritiqueRow,
     Label,
     PromptVersion,
     RefineJob,
-    Run,
-    RunPromptVersion,
 )
 from agent.store.records import RunDetail, RunRecord, RunSummary, StatsReport
 from agent.store.retry import read_policy, write_policy
@@ -216,7 +211,7 @@ class Store:
         lost commit acknowledgement, or a second call) returns the stored run's id and writes
         nothing.
         """
-        return self._write(lambda session: _record_run(session, run))
+        return self._write(lambda session: writes.record_run(session, run))
 
     def add_label(
         self,
@@ -414,80 +409,6 @@ class Store:
         if prompt_name is not None:
             query = query.where(RefineJob.prompt_name == prompt_name)
         return self._read(lambda s: list(s.scalars(query.limit(limit))))
-
-
-def _record_run(session: Session, record: RunRecord) -> uuid.UUID:
-    key = record.idempotency_key
-    existing = session.scalar(select(Run.id).where(Run.idempotency_key == key))
-    if existing is not None:
-        return existing
-    run = Run(
-        id=record.id,
-        created_at=record.created_at,
-        task=record.task,
-        input=record.input,
-        final_output=record.final_output,
-        status=record.status,
-        rounds=record.rounds,
-        latency_s=record.latency_s,
-        prompt_versions=dict(record.prompt_versions),
-        idempotency_key=key,
-        metadata_=record.metadata,
-        prompts=[
-            RunPromptVersion(name=n, version=v, created_at=record.created_at)
-            for n, v in record.prompt_versions.items()
-        ],
-        attempts=[
-            Attempt(
-                round=a.round,
-                output=a.output,
-                prompt_name=a.prompt_name,
-                prompt_version=a.prompt_version,
-                latency_s=a.latency_s,
-                oracle_correct=a.oracle_correct,
-                critiques=[
-                    CritiqueRow(
-                        critic=c.critic, verdict=c.verdict, score=c.score, feedback=c.feedback
-                    )
-                    for c in a.critiques
-                ],
-            )
-            for a in record.attempts
-        ],
-    )
-    try:
-        # A savepoint, so a lost race below leaves the transaction usable for the lookup.
-        # (The add goes inside: begin_nested() flushes whatever is pending before it starts.)
-        with session.begin_nested():
-            session.add(run)
-            session.flush()
-            # The run's hourly counts go in with the run: a rolled-back run counts nothing.
-            rollups.upsert(
-                session,
-                rollups.count_runs(
-                    [
-                        (
-                            record.created_at,
-                            record.task,
-                            record.status,
-                            record.rounds or 0,
-                            record.prompt_versions,
-                        )
-                    ]
-                ),
-            )
-    except IntegrityError as err:
-        # A concurrent writer of the same record committed first: its run is ours.
-        existing = session.scalar(select(Run.id).where(Run.idempotency_key == key))
-        if existing is not None:
-            return existing
-        if session.get(Run, record.id) is not None:
-            raise StoreError(
-                f"a different run with id {record.id} is already stored; build a new RunRecord "
-                "for a new run instead of reusing one"
-            ) from err
-        raise
-    return run.id
 
 
 __all__ = ["Store"]
