@@ -202,6 +202,24 @@ class Store:
     def head_revision() -> str:
         return migrate.head_revision()
 
+    # -- custom units of work ---------------------------------------------------------------
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn(session)` in one read transaction, retried as a whole on transient errors.
+
+        For queries the methods below do not cover (the refiner's training sets). `fn` may run
+        more than once, so it must not have side effects outside the session. ORM objects it
+        returns stay readable after the session closes (loaded attributes only).
+        """
+        return self._read(fn)
+
+    def write(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn(session)` in one write transaction (committed on return), retried as a whole.
+
+        `fn` may run more than once: make it idempotent, as `record_run` is.
+        """
+        return self._write(fn)
+
     # -- writing ----------------------------------------------------------------------------
 
     def record_run(self, run: RunRecord) -> uuid.UUID:

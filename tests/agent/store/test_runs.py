@@ -236,3 +236,17 @@ def test_stats_from_rollups_equal_stats_over_every_run(store: Store, make_run) -
                 exact = store.stats(task=task, since=since, until=until, by=by, exact=True)
                 assert fast == exact, (since, until, by, task)
     assert store.stats(by=None).total.runs == 60
+
+
+def test_custom_units_of_work(store: Store, make_run) -> None:
+    from sqlalchemy import select
+
+    from agent.store import Attempt, Label
+
+    run_id = store.record_run(make_run(answers=("x", "cba")))
+    store.write(lambda s: s.add(Label(run_id=run_id, correct=True, source="oracle")))
+    wrong_first = store.read(
+        lambda s: s.scalars(select(Attempt).where(Attempt.oracle_correct.is_(False))).all()
+    )
+    assert [(a.run_id, a.round, a.output) for a in wrong_first] == [(run_id, 1, "x")]
+    assert store.get_run(run_id).labels[0].source == "oracle"
