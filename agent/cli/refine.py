@@ -2,9 +2,12 @@
 
 A thin layer over `agent.refine.Refiner`. `--once` is for cron, a Kubernetes CronJob or Airflow:
 one line per prompt, exit 0, non-zero if any refinement failed. `--every` is a long-running
-worker: SIGTERM or SIGINT asks it to stop after the current job (a job still training is
-abandoned without promotion) and it exits 0; a second signal quits at once, and the job's lease
-then expires after `lease_ttl_s`.
+worker. In both, SIGTERM or SIGINT asks the refiner to stop after the current job (a job still
+training is abandoned without promotion, and its lease released); a second signal quits at once,
+and the job's lease then expires after `lease_ttl_s`.
+
+Known limitation: a job stops at the end of its training run, not mid-way (`train_prompt` has no
+cancel hook), so with many steps on a big model the first signal can take a while to act.
 """
 
 from __future__ import annotations
@@ -149,7 +152,9 @@ def refine(once, every, names, min_feedback, verbose, model_path, db_url, as_jso
 
 
 def _once(refiner, as_json: bool) -> None:
-    outcomes = refiner.refine_once()
+    # A CronJob's deadline sends SIGTERM: finish or abandon the job (releasing its lease) first.
+    with _stop_on_signals(refiner):
+        outcomes = refiner.refine_once()
     if as_json:
         echo_json([o.model_dump(mode="json") for o in outcomes])
     else:

@@ -62,6 +62,18 @@ def test_unknown_task_is_one_line_and_exit_1(store: Store, registered, model_dir
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_model_without_a_critique_prompt_says_how_to_add_one(
+    store: Store, model_dir, prompt_dirs, home
+) -> None:
+    model = ["--model", str(model_dir)]
+    invoke(store, "prompts", "add", str(prompt_dirs[TASK]), "--active", *model)
+    result = invoke(store, "run", *model, "--task", TASK, "abc")
+    assert result.exit_code == 1
+    assert "no active 'critique' prompt" in str(result.exception)
+    assert "softloop prompts add DIR --kind critique --active" in str(result.exception)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_store_outage_keeps_the_answer_and_warns(
     store: Store, registered, model_dir, home, monkeypatch
 ) -> None:
@@ -85,14 +97,23 @@ HAS_REFERENCE = (REFERENCE_DIR / "model" / "config.json").is_file() and any(
 def test_the_embedded_default_works_on_a_fresh_install(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SOFTLOOP_DATABASE_URL"}
     env.update(SOFTLOOP_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
-    done = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "run", "--task", "reverse", "abcdef"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def softloop(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "agent.cli", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    done = softloop("run", "--task", "reverse", "abcdef")
     assert done.returncode == 0, done.stderr
     assert "input: abcdef" in done.stdout and "oracle: " in done.stdout
     assert done.stdout.splitlines()[-1].startswith("run ")
+    done = softloop("run", "--task", "nope", "abc")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "error: unknown task 'nope'; the known tasks are: add, dedup, mul, reverse, sort, vowels"
+    ]
