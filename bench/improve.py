@@ -1,0 +1,80 @@
+"""Does the agent improve over time? `python -m bench.improve [--cycles 5] [--json]`.
+
+Starts from weak task prompts and runs improvement cycles (see `bench/cycles.py`): traffic
+through the loop into a fresh SQLite store, oracle labels on at most `--label-fraction` of the
+runs (standing in for occasional human review), refinement, and a measurement on the untouched
+test split. Prints one row per cycle; `--json` prints
+`{"cycles": [{"cycle", "first_attempt_acc", "final_acc", "mean_rounds", "critic_f1", "promoted",
+...}]}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from bench.cycles import CycleConfig, Cycles
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--requests-per-cycle", type=int, default=120)
+    parser.add_argument("--eval-per-task", type=int, default=25)
+    parser.add_argument("--label-fraction", type=float, default=0.1)
+    parser.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    overrides = {
+        "cycles": args.cycles,
+        "requests_per_cycle": args.requests_per_cycle,
+        "eval_per_task": args.eval_per_task,
+        "label_fraction": args.label_fraction,
+        "seed": args.seed,
+    }
+    if args.tasks:
+        overrides["tasks"] = tuple(args.tasks.split(","))
+    config = CycleConfig(**overrides)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Cycles(
+            f"sqlite:///{Path(tmp) / 'improve.db'}",
+            Path(tmp) / "prompts",
+            config,
+            progress=not args.json,
+        )
+        for row in engine.run():
+            rows.append(row)
+            if not args.json:
+                print(
+                    f"cycle {row.cycle}: first {row.first_attempt_acc:.1%}"
+                    f" final {row.final_acc:.1%}"
+                    f" rounds {row.mean_rounds:.2f} critic F1 {row.critic_f1:.2f}"
+                    f" promoted {row.promoted or '-'} rejected {row.rejected or '-'}"
+                    f" ({row.seconds:.0f}s)",
+                    flush=True,
+                )
+        engine.store.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "config": config.model_dump(mode="json"),
+                    "cycles": [r.model_dump() for r in rows],
+                },
+                indent=2,
+            )
+        )
+    else:
+        gain = rows[-1].first_attempt_acc - rows[0].first_attempt_acc
+        print(
+            f"first-attempt accuracy: {rows[0].first_attempt_acc:.1%} → "
+            f"{rows[-1].first_attempt_acc:.1%} ({gain * 100:+.1f} points)"
+        )
+
+
+if __name__ == "__main__":
+    main()
