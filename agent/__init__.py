@@ -1,13 +1,54 @@
-"""The self-correction graph, the SQL store, the refiner and the CLI."""
+"""The self-correction graph, the SQL store, the refiner and the CLI.
 
-from agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
-from agent.setup import Setup, open_setup
-from agent.store import Store
+Names load on first use: the CLI imports `agent.cli` for every command, and only the commands
+that run a model should pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
+    from agent.refine import EvalSets, RefineConfig, RefineOutcome, Refiner
+    from agent.registry import PromptRegistry
+    from agent.setup import Setup, open_setup
+    from agent.store import Store
+
+_LAZY = {
+    "FixedPrompts": "agent.graph",
+    "LoopConfig": "agent.graph",
+    "LoopState": "agent.graph",
+    "build_graph": "agent.graph",
+    "EvalSets": "agent.refine",
+    "RefineConfig": "agent.refine",
+    "RefineOutcome": "agent.refine",
+    "Refiner": "agent.refine",
+    "PromptRegistry": "agent.registry",
+    "Setup": "agent.setup",
+    "open_setup": "agent.setup",
+    "Store": "agent.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'agent' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
+    "EvalSets",
     "FixedPrompts",
     "LoopConfig",
     "LoopState",
+    "PromptRegistry",
+    "RefineConfig",
+    "RefineOutcome",
+    "Refiner",
     "Setup",
     "Store",
     "build_graph",

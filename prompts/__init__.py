@@ -1,4 +1,14 @@
-"""Soft prompts and the frozen causal LM they steer."""
+"""Soft prompts and the frozen causal LM they steer.
+
+The errors and plain data types import at once; the torch-backed names load on first use, so
+that code needing only `prompts.errors` (the CLI's help, a store-only process) does not pay
+for importing torch and transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from prompts.data import Example, read_jsonl
 from prompts.errors import (
@@ -8,12 +18,35 @@ from prompts.errors import (
     PromptMismatchError,
     SoftloopError,
 )
-from prompts.frozen_lm import FrozenLM
-from prompts.manifest import PromptManifest
-from prompts.peft_interop import export_peft, import_peft
-from prompts.prefix_cache import PrefixCache
-from prompts.soft_prompt import SoftPrompt
-from prompts.training import TrainConfig, TrainReport, train_prompt
+
+if TYPE_CHECKING:
+    from prompts.frozen_lm import FrozenLM
+    from prompts.manifest import PromptManifest
+    from prompts.peft_interop import export_peft, import_peft
+    from prompts.prefix_cache import PrefixCache
+    from prompts.soft_prompt import SoftPrompt
+    from prompts.training import TrainConfig, TrainReport, train_prompt
+
+_LAZY = {
+    "FrozenLM": "prompts.frozen_lm",
+    "PromptManifest": "prompts.manifest",
+    "export_peft": "prompts.peft_interop",
+    "import_peft": "prompts.peft_interop",
+    "PrefixCache": "prompts.prefix_cache",
+    "SoftPrompt": "prompts.soft_prompt",
+    "TrainConfig": "prompts.training",
+    "TrainReport": "prompts.training",
+    "train_prompt": "prompts.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'prompts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
 
 __all__ = [
     "ConfigError",
