@@ -79,7 +79,7 @@ def test_sigkill_during_training_leaves_the_registry_intact(store, lm, registry,
     assert stale.status == "running"  # nobody finished it: its lease has to run out
 
     time.sleep(max(0.0, 2.5 - (time.monotonic() - killed_at)))
-    config = RefineConfig(min_new_feedback=10, steps=60, lr=0.1, batch_size=16)
+    config = RefineConfig(min_new_feedback=10, steps=30, lr=0.1, batch_size=16)
     outcome = Refiner(
         store, lm, fresh, config=config, eval_sets=EvalSets(tasks={"t": EVAL})
     ).refine("t")
