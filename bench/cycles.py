@@ -35,6 +35,7 @@ from bench.tasks import TASKS
 from bench.world import CRITIQUE, REVISE, default_prompt_path, reference_model_path
 from critics import CriticFormat
 from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+from prompts.threads import fit_threads
 
 CHUNK = 24  # requests per graph.batch call
 CONCURRENCY = 4  # threads per batch; more only adds contention on a 2-core machine
@@ -78,6 +79,7 @@ class Cycles:
     def __init__(self, db_url: str, prompt_root: Path, config: CycleConfig, progress: bool = True):
         self.config, self.progress = config, progress
         self.lm = FrozenLM.from_pretrained(reference_model_path())
+        fit_threads(self.lm.model)
         self.store = Store(db_url, auto_upgrade=True)
         self.registry = PromptRegistry(self.store, self.lm, prompt_root)
         labels = task_labels()

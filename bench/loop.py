@@ -27,6 +27,7 @@ from agent.store import Store
 from bench.tasks import TASKS
 from bench.world import CRITIQUE, REVISE, default_prompt_path, reference_model_path
 from prompts import FrozenLM, SoftPrompt
+from prompts.threads import fit_threads
 
 
 def reference_oracle(task: str, input: str, answer: str) -> bool | None:
@@ -69,6 +70,7 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
 def run(n: int = 50, max_rounds: int = 3, seed: int = 0, progress: bool = True) -> dict:
     torch.manual_seed(seed)
     lm = FrozenLM.from_pretrained(reference_model_path())
+    fit_threads(lm.model)
     prompts = FixedPrompts(
         task={name: SoftPrompt.load(default_prompt_path(name), lm=lm) for name in TASKS},
         critique=SoftPrompt.load(default_prompt_path(CRITIQUE), lm=lm),

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -25,6 +26,10 @@ PG_ADMIN_URL = os.environ.get(
     "SOFTLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"]
+
+# Every model in the tests is tiny: one thread is several times faster than torch's default on
+# a 2-core machine and does not collapse when another process holds a core (prompts/threads.py).
+torch.set_num_threads(1)
 
 
 class PgServer:

@@ -140,6 +140,7 @@ def _train(
     progress: bool,
 ) -> dict:
     from prompts import FrozenLM, SoftPrompt, TrainConfig, read_jsonl, train_prompt
+    from prompts.threads import fit_threads
 
     if not progress:  # --json: keep stderr quiet too, not just stdout clean
         from transformers.utils import logging as hf_logging
@@ -150,6 +151,7 @@ def _train(
     train_set = read_jsonl(data_path)
     dev_set = read_jsonl(dev_path) if dev_path is not None else None
     lm = FrozenLM.from_pretrained(model)
+    fit_threads(lm.model)
     init = init or ("text" if init_text else "vocab")
     prompt = SoftPrompt.from_init(
         lm,
