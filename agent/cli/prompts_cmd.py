@@ -221,12 +221,10 @@ def add(directory, active, name, kind, model_path, db_url):
       softloop prompts add ./trained/reverse --active
       softloop prompts add ./trained/judge --name critique --kind critique --model ./my-model
     """
-    from agent.cli.run import quiet_loading
-    from agent.setup import open_setup
+    from agent.cli.run import open_for_cli
     from prompts import SoftPrompt
 
-    quiet_loading()
-    setup = open_setup(model_path, db_url)
+    setup = open_for_cli(model_path, db_url)
     try:
         prompt = SoftPrompt.load(directory, lm=setup.lm)
         update = {k: v for k, v in (("name", name), ("kind", kind)) if v is not None}

@@ -133,13 +133,11 @@ def refine(once, every, names, min_feedback, verbose, model_path, db_url, as_jso
     every_s = parse_duration(every) if every is not None else None
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else None
 
-    from agent.cli.run import quiet_loading
+    from agent.cli.run import open_for_cli
     from agent.refine import RefineConfig
-    from agent.setup import open_setup
 
-    quiet_loading()
     with _logging(verbose):
-        setup = open_setup(model_path, db_url)
+        setup = open_for_cli(model_path, db_url)
         try:
             config = RefineConfig(min_new_feedback=min_feedback) if min_feedback else None
             refiner = setup.refiner(config=config, names=wanted)

@@ -36,10 +36,8 @@ def run(task, max_rounds, model_path, db_url, as_json, input_text):
       softloop run --model ./my-model --task summarise "some text"
     """
     from agent.graph import LoopState
-    from agent.setup import open_setup
 
-    quiet_loading()
-    setup = open_setup(model_path, db_url)
+    setup = open_for_cli(model_path, db_url)
     # The loop logs a failed store write; this command prints it once, as a warning, below.
     muted = logging.NullHandler()
     logging.getLogger("softloop.loop").addHandler(muted)
@@ -58,11 +56,18 @@ def run(task, max_rounds, model_path, db_url, as_json, input_text):
         click.echo(f"warning: {final.store_error}", err=True)
 
 
-def quiet_loading() -> None:
-    """No weight-loading progress bars: a command's stderr is for warnings and errors."""
+def open_for_cli(model_path: str | None, db_url: str | None):
+    """`open_setup` for a command: no loading progress bars, torch threads fit to the model."""
     from transformers.utils import logging as hf_logging
 
+    from agent.setup import open_setup
+    from prompts.threads import fit_threads
+
+    # A command's stderr is for warnings and errors.
     hf_logging.disable_progress_bar()
+    setup = open_setup(model_path, db_url)
+    fit_threads(setup.lm.model)
+    return setup
 
 
 def render_state(state) -> str:
