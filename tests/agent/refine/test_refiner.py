@@ -8,7 +8,8 @@ import threading
 from agent.graph import build_graph
 from agent.refine import EvalSets, RefineConfig, Refiner, task_accuracy
 from critics import PredicateCritic
-from tests.agent.refine.conftest import ANSWER, EVAL, store_feedback
+from prompts import Example, SoftPrompt, TrainConfig, train_prompt
+from tests.agent.refine.conftest import ANSWER, EVAL, inputs, store_feedback
 
 FAST = RefineConfig(min_new_feedback=10, steps=60, lr=0.1, batch_size=16, holdout_fraction=0.2)
 
@@ -57,17 +58,19 @@ def test_too_little_new_feedback_skips_without_training(store, lm, registry) -> 
 
 
 def test_poisoned_feedback_is_not_promoted(store, lm, registry) -> None:
-    # First a good active version, then feedback whose labels were flipped to random answers.
-    store_feedback(store, 40, seed=1)
-    assert refiner(store, lm, registry).refine_once()[0].action == "promoted"
-    good = registry.active_prompt("t")[1]
-    assert task_accuracy(lm, good, EVAL) >= 0.75
+    # A good active version, then feedback whose labels were flipped to random answers.
+    good = SoftPrompt.from_init(lm, 6, init="vocab", name="t", seed=4)
+    train = [Example(input=i, output=ANSWER) for i in inputs(40, seed=7)]
+    train_prompt(lm, good, train, config=TrainConfig(steps=300, lr=0.1, progress=False))
+    assert task_accuracy(lm, good, EVAL) >= 0.9
+    registry.register(good, status="active", parent=1)
     rng = random.Random(0)
     store_feedback(
         store, 80, seed=2, answer=lambda _: "".join(rng.choices("cdefgh", k=3)), label_every=1
     )
     [outcome] = refiner(store, lm, registry, critic_trust=0.0).refine_once()
     assert outcome.action == "rejected", outcome.summary()
+    assert outcome.candidate_metric < outcome.active_metric
     assert store.active_version("t").version == 2
 
 
