@@ -7,6 +7,7 @@ steps, so promotion, rejection and poisoning can be told apart by accuracy.
 from __future__ import annotations
 
 import random
+import uuid
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,8 @@ def store_feedback(
     """n passed runs of task `t`, every `label_every`-th labelled by an oracle with `answer`."""
     for k, text in enumerate(inputs(n, seed)):
         run = RunRecord(
+            # Fixed ids: the refiner's holdout split hashes them, so tests stay deterministic.
+            id=uuid.UUID(int=seed * 100_000 + k),
             task="t",
             input=text,
             final_output=ANSWER,
