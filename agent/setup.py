@@ -34,6 +34,7 @@ from agent.settings import DATABASE_URL_ENV, softloop_home
 from agent.store import Store
 from critics import CriticFormat
 from prompts import Example, FrozenLM, SoftloopError
+from prompts.threads import fit_threads
 
 # task, input, wrong answer -> a few words on what is wrong
 Hint = Callable[[str, str, str], str]
@@ -68,15 +69,17 @@ class Setup:
     def graph(self, **kwargs: Any):
         """`build_graph` over the registry and store, with this world's oracle and task labels.
 
-        kwargs go to `build_graph` (critic, checks, max_rounds, checkpointer, config, ...); a
-        given `config` keeps its own task labels and gains this world's for the others.
+        kwargs go to `build_graph` (critic, checks, max_rounds, checkpointer, config, ...;
+        `store=None` or `oracle=None` to leave either out); a given `config` keeps its own task
+        labels and gains this world's for the others.
         """
         config = kwargs.pop("config", None) or LoopConfig()
         config = config.model_copy(
             update={"task_labels": {**self.task_labels, **config.task_labels}}
         )
         kwargs.setdefault("oracle", self.oracle)
-        return build_graph(self.lm, self.registry, store=self.store, config=config, **kwargs)
+        kwargs.setdefault("store", self.store)
+        return build_graph(self.lm, self.registry, config=config, **kwargs)
 
     def refiner(self, **kwargs: Any) -> Refiner:
         """A `Refiner` with this world's eval sets, hints and critic format (kwargs override)."""
@@ -113,13 +116,19 @@ class Setup:
 
 
 def open_setup(
-    model: str | None = None, db_url: str | None = None, home: Path | None = None
+    model: str | None = None,
+    db_url: str | None = None,
+    home: Path | None = None,
+    *,
+    defaults: Sequence[str] | None = None,
 ) -> Setup:
     """Load the model, open the store and the registry; on the reference world, bootstrap it.
 
     model: a local path or hub id of a causal LM; None for the embedded reference model.
     db_url: the store; default `$SOFTLOOP_DATABASE_URL`, else `softloop.db` in `home`.
     home: the data directory for prompt files and the default database (`$SOFTLOOP_HOME`).
+    defaults: which shipped prompts of the reference world to register when their name has no
+        version yet (default: all; the demo registers its own weak task prompts instead).
     """
     home = Path(home) if home is not None else softloop_home()
     reference = _is_reference(model)
@@ -132,10 +141,11 @@ def open_setup(
     else:
         assert model is not None
         lm = FrozenLM.from_pretrained(model)
+    fit_threads(lm.model)
     registry = PromptRegistry(store, lm, home / "prompts")
     if not reference:
         return Setup(lm=lm, store=store, registry=registry)
-    return _reference_setup(lm, store, registry)
+    return _reference_setup(lm, store, registry, defaults)
 
 
 def _is_reference(model: str | None) -> bool:
@@ -155,11 +165,14 @@ def _open_store(db_url: str | None, home: Path) -> Store:
     return Store(f"sqlite:///{home / 'softloop.db'}", auto_upgrade=True)
 
 
-def _reference_setup(lm: FrozenLM, store: Store, registry: PromptRegistry) -> Setup:
+def _reference_setup(
+    lm: FrozenLM, store: Store, registry: PromptRegistry, defaults: Sequence[str] | None
+) -> Setup:
     from bench.tasks import TASKS
     from bench.world import DEFAULT_PROMPTS, default_prompt_path
 
-    registry.bootstrap({name: default_prompt_path(name) for name in DEFAULT_PROMPTS})
+    names = DEFAULT_PROMPTS if defaults is None else defaults
+    registry.bootstrap({name: default_prompt_path(name) for name in names})
     labels = {name: task.instruction for name, task in TASKS.items()}
 
     def oracle(task: str, input: str, answer: str) -> bool | None:

@@ -26,16 +26,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
-from agent.graph import LoopConfig, LoopState, build_graph
-from agent.refine import EvalSets, RefineConfig, RefineOutcome, Refiner
-from agent.registry import PromptRegistry
-from agent.store import Store
-from bench.loop import reference_oracle, summarise, task_labels
+from agent.graph import LoopConfig, LoopState
+from agent.refine import RefineConfig, RefineOutcome
+from agent.setup import open_setup
+from bench.loop import summarise
 from bench.tasks import TASKS
-from bench.world import CRITIQUE, REVISE, default_prompt_path, reference_model_path
-from critics import CriticFormat
-from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
-from prompts.threads import fit_threads
+from bench.world import CRITIQUE, REVISE, default_prompt_path
+from prompts import Example, SoftPrompt, TrainConfig, train_prompt
 
 CHUNK = 24  # requests per graph.batch call
 CONCURRENCY = 4  # threads per batch; more only adds contention on a 2-core machine
@@ -76,40 +73,24 @@ def _f1(report: dict) -> float:
 class Cycles:
     """The reference world wired for improvement cycles on one store and prompt root."""
 
-    def __init__(self, db_url: str, prompt_root: Path, config: CycleConfig, progress: bool = True):
+    def __init__(self, db_url: str, home: Path, config: CycleConfig, progress: bool = True):
         self.config, self.progress = config, progress
-        self.lm = FrozenLM.from_pretrained(reference_model_path())
-        fit_threads(self.lm.model)
-        self.store = Store(db_url, auto_upgrade=True)
-        self.registry = PromptRegistry(self.store, self.lm, prompt_root)
-        labels = task_labels()
-        loop = LoopConfig(max_rounds=config.max_rounds, seed=config.seed, task_labels=labels)
-        self.graph = build_graph(self.lm, self.registry, store=self.store, config=loop)
+        # The shipped critique and revise prompts; the task prompts start weak (`prepare`).
+        self.setup = open_setup(db_url=db_url, home=home, defaults=(CRITIQUE, REVISE))
+        self.lm, self.store, self.registry = self.setup.lm, self.setup.store, self.setup.registry
+        loop = LoopConfig(max_rounds=config.max_rounds, seed=config.seed)
+        # Traffic is stored without the oracle's truth: the refiner may learn only from the
+        # critic's verdicts and the few labels below.
+        self.graph = self.setup.graph(config=loop, oracle=None)
         # Measuring runs are never stored: the test split must not reach the refiner.
-        self.measure_graph = build_graph(
-            self.lm, self.registry, oracle=reference_oracle, config=loop
-        )
-        dev = {
-            name: [Example(input=x, output=y) for x, y in TASKS[name].split("dev", 40)]
-            for name in config.tasks
-        }
-        self.refiner = Refiner(
-            self.store,
-            self.lm,
-            self.registry,
-            config=config.refine,
-            eval_sets=EvalSets(tasks=dev),
-            hint=lambda task, x, a: TASKS[task].hint(x, a),
-            critic_format=CriticFormat(task_labels=labels),
-            names=[*config.tasks, CRITIQUE],
-        )
+        self.measure_graph = self.setup.graph(config=loop, store=None)
+        self.refiner = self.setup.refiner(config=config.refine, names=[*config.tasks, CRITIQUE])
         self.rng = random.Random(config.seed)
 
     # --- setting the scene ---------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Weak task prompts and the shipped critique / revise prompts, once per store."""
-        self.registry.bootstrap({n: default_prompt_path(n) for n in (CRITIQUE, REVISE)})
+        """Weak task prompts as the first active versions, once per store."""
         for name in self.config.tasks:
             if self.store.list_prompt_versions(name):
                 continue

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = Cycles(
             f"sqlite:///{Path(tmp) / 'improve.db'}",
-            Path(tmp) / "prompts",
+            Path(tmp),
             config,
             progress=not args.json,
         )

@@ -22,22 +22,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
-from agent.store import Store
+from agent.graph import LoopConfig, LoopState
+from agent.setup import open_setup
 from bench.tasks import TASKS
-from bench.world import CRITIQUE, REVISE, default_prompt_path, reference_model_path
-from prompts import FrozenLM, SoftPrompt
-from prompts.threads import fit_threads
-
-
-def reference_oracle(task: str, input: str, answer: str) -> bool | None:
-    """The exact checker of a reference task; None for any other task."""
-    return TASKS[task].check(input, answer) if task in TASKS else None
-
-
-def task_labels() -> dict[str, str]:
-    """Each reference task by the word the base model was pre-trained with (`rev`, …)."""
-    return {name: task.instruction for name, task in TASKS.items()}
 
 
 def summarise(states: list[LoopState], wall_s: float) -> dict:
@@ -69,17 +56,12 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
 
 def run(n: int = 50, max_rounds: int = 3, seed: int = 0, progress: bool = True) -> dict:
     torch.manual_seed(seed)
-    lm = FrozenLM.from_pretrained(reference_model_path())
-    fit_threads(lm.model)
-    prompts = FixedPrompts(
-        task={name: SoftPrompt.load(default_prompt_path(name), lm=lm) for name in TASKS},
-        critique=SoftPrompt.load(default_prompt_path(CRITIQUE), lm=lm),
-        revise=SoftPrompt.load(default_prompt_path(REVISE), lm=lm),
-    )
-    config = LoopConfig(max_rounds=max_rounds, seed=seed, task_labels=task_labels())
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'loop.db'}", auto_upgrade=True)
-        graph = build_graph(lm, prompts, store=store, oracle=reference_oracle, config=config)
+        # The shipped prompts on a fresh SQLite store; the oracle's truth is stored beside the
+        # critic's verdicts but never shown to the loop.
+        setup = open_setup(db_url=f"sqlite:///{Path(tmp) / 'loop.db'}", home=Path(tmp))
+        config = LoopConfig(max_rounds=max_rounds, seed=seed)
+        graph = setup.graph(config=config)
         requests = [
             {"task": name, "input": x}
             for name, task in TASKS.items()
@@ -91,12 +73,12 @@ def run(n: int = 50, max_rounds: int = 3, seed: int = 0, progress: bool = True) 
         for request in tqdm(requests, desc="loop", disable=not progress, file=sys.stderr):
             states.append(LoopState.model_validate(graph.invoke(request)))
         wall = time.perf_counter() - t0
-        store.close()
+        setup.close()
     report = summarise(states, wall)
     report["per_task"] = {
         name: summarise([s for s in states if s.task == name], wall) for name in TASKS
     }
-    report["config"] = config.model_dump(exclude={"task_labels"})
+    report["config"] = config.model_dump()
     return report
 
 

@@ -70,7 +70,7 @@ def demo(
         )
     url = db_url or f"sqlite:///{db_file.resolve()}"
     click.echo(f"softloop demo: {config.cycles} cycles over {', '.join(config.tasks)}; store {url}")
-    engine = Cycles(url, out_dir / "prompts", config)
+    engine = Cycles(url, out_dir, config)
     rows = []
     header = f"{'cycle':>5}  {'first':>6}  {'final':>6}  {'rounds':>6}  {'critic F1':>9}  promoted"
     try:

@@ -57,17 +57,14 @@ def run(task, max_rounds, model_path, db_url, as_json, input_text):
 
 
 def open_for_cli(model_path: str | None, db_url: str | None):
-    """`open_setup` for a command: no loading progress bars, torch threads fit to the model."""
+    """`open_setup` for a command, without loading progress bars."""
     from transformers.utils import logging as hf_logging
 
     from agent.setup import open_setup
-    from prompts.threads import fit_threads
 
     # A command's stderr is for warnings and errors.
     hf_logging.disable_progress_bar()
-    setup = open_setup(model_path, db_url)
-    fit_threads(setup.lm.model)
-    return setup
+    return open_setup(model_path, db_url)
 
 
 def render_state(state) -> str:
