@@ -121,6 +121,7 @@ def open_setup(
     home: Path | None = None,
     *,
     defaults: Sequence[str] | None = None,
+    auto_upgrade: bool | None = None,
 ) -> Setup:
     """Load the model, open the store and the registry; on the reference world, bootstrap it.
 
@@ -129,10 +130,12 @@ def open_setup(
     home: the data directory for prompt files and the default database (`$SOFTLOOP_HOME`).
     defaults: which shipped prompts of the reference world to register when their name has no
         version yet (default: all; the demo registers its own weak task prompts instead).
+    auto_upgrade: migrate the database to the current schema on first use (default: only
+        softloop's own SQLite file; a shared database is upgraded with `softloop db upgrade`).
     """
     home = Path(home) if home is not None else softloop_home()
     reference = _is_reference(model)
-    store = _open_store(db_url, home)
+    store = _open_store(db_url, home, auto_upgrade)
     if reference:
         from bench.world import reference_model_path
 
@@ -157,10 +160,10 @@ def _is_reference(model: str | None) -> bool:
     return path.exists() and path.resolve() == (REFERENCE_DIR / "model").resolve()
 
 
-def _open_store(db_url: str | None, home: Path) -> Store:
+def _open_store(db_url: str | None, home: Path, auto_upgrade: bool | None) -> Store:
     url = db_url or os.environ.get(DATABASE_URL_ENV)
     if url:
-        return Store(url)
+        return Store(url, auto_upgrade=auto_upgrade)
     # softloop's own SQLite file in its own data directory: created and migrated on first use.
     return Store(f"sqlite:///{home / 'softloop.db'}", auto_upgrade=True)
 

@@ -76,7 +76,9 @@ class Cycles:
     def __init__(self, db_url: str, home: Path, config: CycleConfig, progress: bool = True):
         self.config, self.progress = config, progress
         # The shipped critique and revise prompts; the task prompts start weak (`prepare`).
-        self.setup = open_setup(db_url=db_url, home=home, defaults=(CRITIQUE, REVISE))
+        self.setup = open_setup(
+            db_url=db_url, home=home, defaults=(CRITIQUE, REVISE), auto_upgrade=True
+        )
         self.lm, self.store, self.registry = self.setup.lm, self.setup.store, self.setup.registry
         loop = LoopConfig(max_rounds=config.max_rounds, seed=config.seed)
         # Traffic is stored without the oracle's truth: the refiner may learn only from the

@@ -59,7 +59,8 @@ def run(n: int = 50, max_rounds: int = 3, seed: int = 0, progress: bool = True) 
     with tempfile.TemporaryDirectory() as tmp:
         # The shipped prompts on a fresh SQLite store; the oracle's truth is stored beside the
         # critic's verdicts but never shown to the loop.
-        setup = open_setup(db_url=f"sqlite:///{Path(tmp) / 'loop.db'}", home=Path(tmp))
+        db_url = f"sqlite:///{Path(tmp) / 'loop.db'}"
+        setup = open_setup(db_url=db_url, home=Path(tmp), auto_upgrade=True)
         config = LoopConfig(max_rounds=max_rounds, seed=seed)
         graph = setup.graph(config=config)
         requests = [

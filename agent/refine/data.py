@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from agent.refine.config import RefineConfig
@@ -113,7 +113,8 @@ def critique_dataset(
             )
             critic_said_pass = [c.verdict == "pass" for c in attempt.critiques]
             if critic_said_pass and critic_said_pass[-1] != correct:
-                example.weight *= config.missed_weight  # the critic's own mistakes teach most
+                # The critic's own mistakes teach it most.
+                example = replace(example, weight=example.weight * config.missed_weight)
             if holdout:
                 data.holdout.append(example)
             else:

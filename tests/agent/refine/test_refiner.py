@@ -14,9 +14,10 @@ from tests.agent.refine.conftest import ANSWER, EVAL, inputs, store_feedback
 FAST = RefineConfig(min_new_feedback=10, steps=60, lr=0.1, batch_size=16, holdout_fraction=0.2)
 
 
-def refiner(store, lm, registry, **overrides) -> Refiner:
+def refiner(store, lm, registry, names=None, **overrides) -> Refiner:
     config = FAST.model_copy(update=overrides)
-    return Refiner(store, lm, registry, config=config, eval_sets=EvalSets(tasks={"t": EVAL}))
+    sets = EvalSets(tasks={"t": EVAL})
+    return Refiner(store, lm, registry, config=config, eval_sets=sets, names=names)
 
 
 def test_better_candidate_is_promoted_and_used_by_the_next_run(store, lm, registry) -> None:
@@ -120,3 +121,17 @@ def test_background_refiner_thread_refines_and_stops(store, lm, registry) -> Non
         deadline.wait(0.1)
     r.stop(timeout=60)
     assert store.active_version("t").version == 2
+
+
+def test_critique_prompt_is_refined_on_confirmed_verdicts(store, lm, registry) -> None:
+    critique = SoftPrompt.from_init(
+        lm, 4, init="vocab", name="critique", kind="critique", template="{input}?", seed=5
+    )
+    registry.register(critique, status="active")
+    # Half the labelled runs were right ("ab"), half wrong: the critic learns to tell them apart.
+    store_feedback(store, 40, answer=lambda text: ANSWER if len(text) % 2 else "cd")
+    r = refiner(store, lm, registry, names=["critique"], steps=40)
+    [outcome] = r.refine_once()
+    assert outcome.action in ("promoted", "rejected"), outcome.summary()
+    assert outcome.metric == "critic_f1" and outcome.n_train > 0 and outcome.n_eval > 0
+    assert store.get_prompt_version("critique", 2).parent == 1

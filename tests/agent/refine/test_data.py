@@ -1,0 +1,77 @@
+"""From stored runs to training rows: what is trusted, what is held out, what is weighted."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from agent.refine import RefineConfig, critique_dataset, task_dataset
+from agent.store import AttemptRecord, CritiqueRecord, RunRecord, Store
+from critics import CriticFormat
+
+LONG_AGO = datetime.now(UTC) - timedelta(days=1)
+
+
+def record(store: Store, n: int, outputs: list[str], passed: bool, verdicts: list[str]):
+    run = RunRecord(
+        id=uuid.UUID(int=n),
+        task="reverse",
+        input="abc",
+        final_output=outputs[-1],
+        status="passed" if passed else "gave_up",
+        attempts=[
+            AttemptRecord(
+                round=i + 1,
+                output=o,
+                critiques=[CritiqueRecord(critic="c", verdict=v, score=0.5, feedback="f")],
+            )
+            for i, (o, v) in enumerate(zip(outputs, verdicts, strict=True))
+        ],
+    )
+    return store.record_run(run)
+
+
+def test_task_rows_trust_labels_fully_and_critic_passes_partly(store) -> None:
+    config = RefineConfig(critic_trust=0.5, holdout_fraction=0.0)
+    record(store, 1, ["cba"], True, ["pass"])  # critic-passed only
+    labelled = record(store, 2, ["xyz", "abc"], True, ["fail", "pass"])
+    store.add_label(labelled, False, answer="cba", source="human")  # the critic was wrong
+    record(store, 3, ["q"], False, ["fail"])  # gave up, nothing known: not a row
+    rows = task_dataset(store.iter_runs(task="reverse"), LONG_AGO, config)
+    got = sorted((e.output, e.weight) for e in rows.train)
+    assert got == [("cba", 0.5), ("cba", 1.0)]
+    assert rows.new_rows == 2
+    assert (
+        task_dataset(store.iter_runs(), LONG_AGO, config.model_copy(update={"critic_trust": 0.0}))
+        .train[0]
+        .weight
+        == 1.0
+    )
+
+
+def test_critique_rows_come_only_from_confirmed_verdicts(store) -> None:
+    config = RefineConfig(holdout_fraction=0.0, wrong_weight=3.0, missed_weight=2.0)
+    fmt = CriticFormat(task_labels={"reverse": "rev"})
+    run = record(store, 1, ["xyz", "abc"], True, ["fail", "pass"])
+    store.add_label(run, False, answer="cba", source="oracle")
+    record(store, 2, ["cba"], True, ["pass"])  # no label: the critic's word alone, not a row
+    rows = critique_dataset(
+        store.iter_runs(), LONG_AGO, config, fmt, hint=lambda t, i, a: f"not {a}"
+    )
+    by_input = {e.input: e for e in rows.train}
+    assert set(by_input) == {"rev:abc=xyz", "rev:abc=abc"}
+    caught = by_input["rev:abc=xyz"]
+    missed = by_input["rev:abc=abc"]  # the critic passed a wrong answer
+    assert caught.output == "no:not xyz" and caught.weight == 3.0
+    assert missed.output == "no:not abc" and missed.weight == 6.0
+
+
+def test_labelled_runs_are_split_into_holdout_by_id(store) -> None:
+    config = RefineConfig(holdout_fraction=0.5)
+    for n in range(40):
+        run = record(store, n + 10, ["cba"], True, ["pass"])
+        store.add_label(run, True, source="oracle")
+    rows = task_dataset(store.iter_runs(), LONG_AGO, config)
+    assert 8 <= len(rows.holdout) <= 32 and len(rows.holdout) + len(rows.train) == 40
+    again = task_dataset(store.iter_runs(), LONG_AGO, config)
+    assert [e.input for e in again.holdout] == [e.input for e in rows.holdout]
