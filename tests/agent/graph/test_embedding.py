@@ -88,3 +88,25 @@ def test_interrupted_run_resumes_from_its_last_step(lm, free_prompts, tmp_path) 
     assert state.attempts[0] == before.attempts[0]  # round 1 was not redone
     assert critic.calls == 3  # critique once, the crashed revise, the resumed revise
     conn.close()
+
+
+class FlakyOnce(BatchedCritic):
+    """Times out on its first call, as a remote scorer would, then answers."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def critique_batch(self, requests: list[CritiqueRequest]) -> list[Critique]:
+        self.calls += 1
+        if self.calls == 1:
+            raise TimeoutError("scorer timed out")
+        return [Critique(verdict="pass", score=0.9, critic=self.name) for _ in requests]
+
+
+def test_transient_model_call_errors_are_retried(lm, free_prompts) -> None:
+    critic = FlakyOnce()
+    graph = build_graph(lm, free_prompts, critic=critic, config=FAST)
+    state = LoopState.model_validate(graph.invoke({"task": "t", "input": "12"}))
+    assert state.status == "passed" and critic.calls == 2
