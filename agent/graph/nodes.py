@@ -18,7 +18,7 @@ from agent.graph.prompt_source import PromptRef, PromptSource
 from agent.graph.recording import record_run
 from agent.graph.state import Attempt, Candidate, LoopState
 from critics import AllOf, Critic, CriticFormat, Critique, CritiqueRequest, SoftPromptCritic
-from prompts import FrozenLM, SoftloopError
+from prompts import FrozenLM, SoftloopError, SoftPrompt
 
 log = logging.getLogger("softloop.loop")
 
@@ -157,13 +157,15 @@ def revise(state: LoopState, deps: LoopDeps) -> dict:
     }
 
 
-def _explore(deps: LoopDeps, text: str, prompt, n_samples: int, seed: int) -> list[str]:
+def _explore(deps: LoopDeps, text: str, prompt: SoftPrompt, n_samples: int, seed: int) -> list[str]:
     """The greedy rewrite plus `n_samples` sampled ones."""
     outs = _sample(deps, text, prompt, 1, seed, greedy=True)
     return outs + (_sample(deps, text, prompt, n_samples, seed, greedy=False) if n_samples else [])
 
 
-def _sample(deps: LoopDeps, text: str, prompt, n: int, seed: int, greedy: bool) -> list[str]:
+def _sample(
+    deps: LoopDeps, text: str, prompt: SoftPrompt, n: int, seed: int, greedy: bool
+) -> list[str]:
     cfg = deps.config
     return deps.lm.generate(
         [text] * n,
