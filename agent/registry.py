@@ -61,8 +61,8 @@ class PromptRegistry:
         row = self.store.active_version(task)
         if row is None:
             raise RegistryError(
-                f"no active prompt for task {task!r}; train one (softloop train) and register "
-                "it, or see `softloop prompts list`"
+                f"no active prompt for task {task!r}; train one with `softloop train` and "
+                "register it with `softloop prompts add DIR --active`"
             )
         return PromptSelection(
             task=PromptRef(name=row.name, version=row.version),

@@ -82,6 +82,7 @@ class TrainReport:
     seconds: float = 0.0
     higher_is_better: bool = False
     stopped_early: bool = False
+    cancelled: bool = False  # `should_stop` said stop before the last step
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -124,8 +125,13 @@ def train_prompt(
     dev: list[Example] | None = None,
     config: TrainConfig | None = None,
     metric: Callable[[SoftPrompt], float] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainReport:
-    """Fit `prompt` to `train` in place; returns the report and leaves the best weights loaded."""
+    """Fit `prompt` to `train` in place; returns the report and leaves the best weights loaded.
+
+    `should_stop` is asked before every step; when it answers True training ends there and the
+    report says `cancelled` (a worker shutting down need not wait for the last step).
+    """
     config = config or TrainConfig()
     if not train:
         raise ConfigError("train is empty; pass at least one Example")
@@ -182,6 +188,9 @@ def train_prompt(
     )
     try:
         for step in range(1, config.steps + 1):
+            if should_stop is not None and should_stop():
+                report.cancelled = True
+                break
             batch = []
             while len(batch) < min(config.batch_size, len(train)):
                 if not order:  # a fresh shuffle per epoch, from the seeded generator

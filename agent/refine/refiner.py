@@ -188,15 +188,16 @@ class Refiner:
         if not evalset:
             reason = "no evaluation data: give fixed eval sets or label some runs"
             return RefineOutcome(name=row.name, action="abandoned", reason=reason), candidate
-        train_prompt(
+        report = train_prompt(
             self.lm,
             candidate,
             data.train,
             config=TrainConfig(
                 steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, progress=False
             ),
+            should_stop=self._stop.is_set,
         )
-        if self._stop.is_set():
+        if report.cancelled or self._stop.is_set():
             stopping = RefineOutcome(name=row.name, action="abandoned", reason="refiner stopping")
             return stopping, candidate
         metric = "critic_f1" if row.kind == "critique" else "accuracy"

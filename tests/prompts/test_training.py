@@ -112,3 +112,23 @@ def test_empty_training_set_is_refused(llama: FrozenLM) -> None:
     prompt = SoftPrompt.from_init(llama, 2, "vocab")
     with pytest.raises(ConfigError, match="train is empty"):
         train_prompt(llama, prompt, [], config=quick())
+
+
+def test_should_stop_cancels_between_steps(llama) -> None:
+    from prompts import Example, SoftPrompt, TrainConfig, train_prompt
+
+    prompt = SoftPrompt.from_init(llama, 4, init="vocab")
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    report = train_prompt(
+        llama,
+        prompt,
+        [Example("a", "b")],
+        config=TrainConfig(steps=50, progress=False),
+        should_stop=stop,
+    )
+    assert report.cancelled and report.steps == 3
