@@ -40,7 +40,12 @@ def prf(pred_wrong: Sequence[bool], is_wrong: Sequence[bool]) -> dict[str, float
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    tn = len(pairs) - tp - fp - fn
+    # Mean of the recall on wrong and on right answers: 0.5 for any constant verdict, whereas F1
+    # rewards "always wrong" (F1 = 2w / (1 + w) at a wrong rate w) and so cannot select a critic.
+    balanced = 0.5 * (recall + (tn / (tn + fp) if tn + fp else 0.0))
     return {
+        "balanced_acc": balanced,
         "precision": precision,
         "recall": recall,
         "f1": f1,

@@ -6,8 +6,8 @@ step one. The model's *own* outputs (`OwnOutputs`, sampled from the phase-1 mode
 inputs and labelled by the oracle) are what matters for a judge: NOTES.md measured that a judge
 trained on random edits alone catches the model's own plausible mistakes with F1 ~0.2.
 
-Every input is drawn from the train split only; difficulties are drawn with weight proportional
-to the difficulty, so the long, hard inputs (few of which are right at first) get more practice.
+Every input is drawn from the train split only; difficulties are drawn uniformly from the task's
+`min_train_difficulty` to its `max_difficulty`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ Example = tuple[str, str]  # (query text, target text); BOS/EOS are added when e
 
 
 def draw_difficulty(rng: random.Random, task: Task) -> int:
-    ds = range(1, task.max_difficulty + 1)
-    return rng.choices(ds, weights=ds)[0]
+    # Uniform: short inputs are where a small model first finds the algorithm (weighting by d
+    # was measured to leave reverse at 42 % on 2 letters after 4,000 steps).
+    return rng.randint(task.min_train_difficulty, task.max_difficulty)
 
 
 def draw_train(rng: random.Random, task: Task, difficulty: int | None = None) -> tuple[str, str]:
@@ -81,16 +82,16 @@ class OwnOutputs:
 class Mixture:
     """Shares of each ability; own-output shares apply once own outputs exist (phase 2)."""
 
-    solve: float = 0.5
-    judge: float = 0.3
-    revise: float = 0.2
+    solve: float = 0.65
+    judge: float = 0.2
+    revise: float = 0.15
     judge_own: float = 0.0  # of judge examples, the fraction whose answer is the model's own
     revise_own: float = 0.0  # of revise examples, the fraction fixing the model's own mistake
     judge_right: float = 0.5  # of judge examples, the fraction whose answer is right
 
 
 PHASE1 = Mixture()
-PHASE2 = Mixture(solve=0.4, judge=0.35, revise=0.25, judge_own=0.7, revise_own=0.7)
+PHASE2 = Mixture(solve=0.5, judge=0.3, revise=0.2, judge_own=0.7, revise_own=0.7)
 
 
 def sample_example(rng: random.Random, mix: Mixture, own: OwnOutputs | None = None) -> Example:

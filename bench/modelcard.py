@@ -13,6 +13,7 @@ from pathlib import Path
 from bench import formats
 from bench.decode import complete, next_token_logprobs
 from bench.evaluation import prf
+from bench.mixture import PHASE1, PHASE2
 from bench.tasks import TASKS
 
 
@@ -26,6 +27,7 @@ def evaluate_model(model, tok, n: int) -> dict:
             d: sum(g == y for (dd, _, y), g in zip(flat, got, strict=True) if dd == d)
             / max(1, len(xs))
             for d, xs in cases.items()
+            if xs  # tiny difficulties can leave a split empty (dedup of 1 letter: 10 inputs)
         }
     # Judge on own outputs at the default difficulty.
     cases = []
@@ -64,13 +66,13 @@ runs offline; it is not a general language model.
 
 ## Data mixture
 Inputs from the train split only (split by a hash of the input; the test split is never trained
-on), difficulty d drawn with weight proportional to d over 1..max.
+on), difficulty d drawn uniformly from 1 to the task's max.
 
 | ability | text | phase 1 share | phase 2 share |
 |---|---|---|---|
-| solve | `rev:abc=` → `cba` | 50 % | 40 % |
-| judge | `chk rev:abc=cab?` → `yes` / `no:{{hint}}` (half right, half wrong) | 30 % | 35 % |
-| revise | `fix rev:abc=cab!at 1>` → `cba` (10 % keep a right answer) | 20 % | 25 % |
+| solve | `rev:abc=` → `cba` | {p1.solve:.0%} | {p2.solve:.0%} |
+| judge | `chk rev:abc=cab?` → `yes` / `no:{{hint}}` (half right, half wrong) | {p1.judge:.0%} | {p2.judge:.0%} |
+| revise | `fix rev:abc=cab!at 1>` → `cba` (10 % keep a right answer) | {p1.revise:.0%} | {p2.revise:.0%} |
 
 Phase 1 makes wrong answers by synthetic edits of the right one. At {own_at_pct} of training the
 model answers {own_inputs} fresh train inputs per task, greedy and sampled at T = {temps}; the
@@ -100,6 +102,8 @@ def write_card(out: Path, stats: dict) -> None:
     text = _CARD.format(
         **{k: v for k, v in cfg.items() if k != "threads"},
         parameters=stats["parameters"],
+        p1=PHASE1,
+        p2=PHASE2,
         own_at_pct=", ".join(f"{int(f * 100)} %" for f in cfg["own_at"]),
         temps=", ".join(str(t) for t in cfg["temperatures"][1:]),
         rounds="; ".join(

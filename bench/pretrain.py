@@ -43,7 +43,7 @@ from bench.tokenizer import build_tokenizer
 
 @dataclass
 class PretrainConfig:
-    steps: int = 4000  # sized so the whole recipe fits in ~15 min on 2 CPU cores
+    steps: int = 4500  # the whole recipe fits in <= 20 min on 2 CPU cores (14 min measured)
     batch_size: int = 64  # larger batches cost proportionally more on 2 cores, for little gain
     lr: float = 3e-3  # tiny models tolerate a high peak lr; one-cycle cosine down to 1 %
     warmup: float = 0.05  # fraction of steps of linear warm-up
@@ -52,7 +52,7 @@ class PretrainConfig:
     layers: int = 4
     heads: int = 4
     mlp: int = 384
-    own_at: tuple[float, ...] = (0.55, 0.8)  # fractions of training where own outputs are sampled
+    own_at: tuple[float, ...] = (0.6, 0.8)  # fractions of training where own outputs are sampled
     own_inputs: int = 300  # train inputs per task per sampling round (x3 decodings)
     temperatures: tuple[float, ...] = (0.0, 0.8, 1.0)  # 0 = greedy
     eval_n: int = 100  # test inputs per task and difficulty in the accuracy table
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="python -m bench.pretrain", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 4000)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 4500)")
     ap.add_argument(
         "--out", type=Path, default=None, help="output folder (default: the shipped model)"
     )

@@ -3,8 +3,13 @@
 A `Task` is data plus three functions: `generate(rng, difficulty)` draws one `(input, answer)`,
 `check(input, answer)` is the exact oracle, and `hint(input, wrong_answer)` says in a few words
 what is wrong (the feedback the base model learns to emit when it judges, and to act on when it
-revises). Difficulty is one integer per task: the exact input length for the string tasks, the
-exact number of digits for the arithmetic ones.
+revises). Difficulty is one integer per task: the exact input length for the string tasks; for
+the arithmetic ones, numbers are drawn below 10**difficulty (at most that many digits).
+
+The arithmetic tasks are the ones a 0.9 M-parameter model learns within the pre-training budget
+(20 min on 2 cores): adding one digit, doubling. Adding two multi-digit numbers (written either
+way round) and multiplying by a digit 2-9 stayed near 0 % on the test split after 6,000 steps,
+useless for a loop to correct.
 
 Splits are fixed by a hash of the input, not by the order of generation: an input belongs to
 exactly one of train / dev / test whatever the seed, the difficulty or the number asked for, so
@@ -52,6 +57,7 @@ class Task:
     default_difficulty: int  # first attempt right 60-90 % of the time (measured)
     easy_difficulty: int  # first attempt nearly always right
     max_difficulty: int  # top of the pre-training range
+    min_train_difficulty: int = 1  # bottom of the pre-training range
     description: str = ""
 
     def check(self, input: str, answer: str) -> bool:
@@ -107,9 +113,10 @@ def _string_hint(expected: str, got: str) -> str:
 def _number_hint(expected: str, got: str) -> str:
     if not got.isdigit():
         return "not a number"
-    if int(got) == int(expected):
+    want, have = int(expected), int(got)
+    if have == want:
         return "ok" if got == expected else "leading zero"
-    return "too big" if int(got) > int(expected) else "too small"
+    return "too big" if have > want else "too small"
 
 
 # ---------------------------------------------------------------- generators
@@ -124,7 +131,7 @@ def _letters(alphabet: str) -> Callable[[random.Random, int], str]:
 
 
 def _digits(rng: random.Random, d: int) -> int:
-    return rng.randrange(0 if d == 1 else 10 ** (d - 1), 10**d)
+    return rng.randrange(10**d)  # below 10**d: d digits at most, so smaller numbers occur too
 
 
 def _string_task(name, instruction, alphabet, solve, *, default, easy, top, description) -> Task:
@@ -148,7 +155,7 @@ def _string_task(name, instruction, alphabet, solve, *, default, easy, top, desc
 
 
 def _add_generate(rng: random.Random, d: int) -> tuple[str, str]:
-    a, b = _digits(rng, d), _digits(rng, d)
+    a, b = _digits(rng, d), rng.randrange(1, 10)
     return f"{a}+{b}", str(a + b)
 
 
@@ -157,14 +164,13 @@ def _add_solve(x: str) -> str:
     return str(int(a) + int(b))
 
 
-def _mul_generate(rng: random.Random, d: int) -> tuple[str, str]:
-    a, b = _digits(rng, d), rng.randrange(2, 10)
-    return f"{a}*{b}", str(a * b)
+def _double_generate(rng: random.Random, d: int) -> tuple[str, str]:
+    a = _digits(rng, d)
+    return str(a), str(2 * a)
 
 
-def _mul_solve(x: str) -> str:
-    a, b = x.split("*")
-    return str(int(a) * int(b))
+def _double_solve(x: str) -> str:
+    return str(2 * int(x))
 
 
 def _vowels_generate(rng: random.Random, d: int) -> tuple[str, str]:
@@ -202,8 +208,8 @@ TASKS: dict[str, Task] = {
             "rev",
             _LETTERS,
             lambda x: x[::-1],
-            default=14,
-            easy=4,
+            default=6,
+            easy=3,
             top=16,
             description="reverse a string of d lowercase letters",
         ),
@@ -212,9 +218,9 @@ TASKS: dict[str, Task] = {
             "srt",
             _LETTERS,
             lambda x: "".join(sorted(x)),
-            default=10,
-            easy=4,
-            top=14,
+            default=5,
+            easy=2,
+            top=12,
             description="sort d lowercase letters",
         ),
         _string_task(
@@ -222,9 +228,9 @@ TASKS: dict[str, Task] = {
             "ded",
             _DEDUP_LETTERS,
             _dedup,
-            default=14,
-            easy=4,
-            top=16,
+            default=6,
+            easy=3,
+            top=26,
             description="drop repeated letters, keeping first occurrences, from d letters a-j",
         ),
         _number_task(
@@ -232,29 +238,29 @@ TASKS: dict[str, Task] = {
             "add",
             _add_generate,
             _add_solve,
-            default=4,
-            easy=2,
-            top=5,
-            description="add two d-digit numbers",
+            default=2,
+            easy=1,
+            top=14,
+            description="add one digit 1-9 to a number below 10**d",
         ),
         _number_task(
-            "mul",
-            "mul",
-            _mul_generate,
-            _mul_solve,
-            default=4,
+            "double",
+            "dbl",
+            _double_generate,
+            _double_solve,
+            default=3,
             easy=2,
-            top=5,
-            description="multiply a d-digit number by one digit 2-9",
+            top=16,
+            description="double a number below 10**d",
         ),
         _number_task(
             "vowels",
             "vow",
             _vowels_generate,
             _vowels_solve,
-            default=14,
+            default=18,
             easy=4,
-            top=16,
+            top=28,
             description="count the vowels in d lowercase letters",
         ),
     )

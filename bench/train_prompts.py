@@ -20,8 +20,10 @@ score, data sizes, seconds) to `bench/reference/prompts/README.md` and `training
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import random
+import tempfile
 import time
 from pathlib import Path
 
@@ -131,25 +133,27 @@ def _critique_examples(cases, seed: int) -> list[Example]:
 
 def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPrompt, dict]:
     t0 = time.perf_counter()
-    train_cases = own_judge_data(lm, "train", 20 if quick else 150, seed, around=True)
-    dev_cases = own_judge_data(lm, "dev", 10 if quick else 80, seed + 7, around=False)
+    train_cases = own_judge_data(lm, "train", 20 if quick else 250, seed, around=True)
+    dev_cases = own_judge_data(lm, "dev", 10 if quick else 100, seed + 7, around=False)
     train = _critique_examples(train_cases, seed)
     data_s = time.perf_counter() - t0
     config = TrainConfig(
-        steps=20 if quick else 400,
+        steps=20 if quick else 600,
         lr=1e-2,
         batch_size=32,
         eval_every=25,
-        patience=6,
+        patience=8,
         seed=seed,
         progress=False,
     )
     results, best = {}, None
     instr = formats.CRITIQUE_INSTRUCTION
-    for init in INITS:
+    # The text init must have the instruction's length; the others may use more virtual tokens.
+    candidates = [(init, len(instr)) for init in INITS] + [("vocab", 16)]
+    for init, n_tokens in candidates:
         p = SoftPrompt.from_init(
             lm,
-            len(instr),
+            n_tokens,
             init=init,
             text=instr if init == "text" else None,
             name=CRITIQUE,
@@ -157,31 +161,41 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
             template=formats.CRITIQUE_TEMPLATE,
             seed=seed,
         )
-        start = ev.critic_prf(lm, dev_cases, p)["f1"]
+        start = ev.critic_prf(lm, dev_cases, p)["balanced_acc"]
         report = train_prompt(
-            lm, p, train, config=config, metric=lambda q: ev.critic_prf(lm, dev_cases, q)["f1"]
+            lm,
+            p,
+            train,
+            config=config,
+            metric=lambda q: ev.critic_prf(lm, dev_cases, q)["balanced_acc"],
         )
-        results[init] = {
-            "dev_f1_start": start,
-            "dev_f1": report.best_dev,
+        results[f"{init}/{n_tokens}"] = {
+            "dev_balanced_acc_start": start,
+            "dev_balanced_acc": report.best_dev,
+            "dev_f1": ev.critic_prf(lm, dev_cases, p)["f1"],
             "best_step": report.best_step,
             "seconds": round(report.seconds, 1),
         }
         print(
-            f"critique init={init:6s} dev F1 {start:.3f} -> {report.best_dev:.3f}"
+            f"critique init={init:6s} n={n_tokens:2d} dev balanced acc {start:.3f}"
+            f" -> {report.best_dev:.3f}"
             f" (step {report.best_step})",
             flush=True,
         )
         if best is None or report.best_dev > best[1]:
-            best = (p, report.best_dev, init)
+            best = (p, report.best_dev, f"{init}/{n_tokens}")
     prompt, _, init = best
     dev = ev.critic_prf(lm, dev_cases, prompt)
     prompt.manifest.metrics.update(
-        {f"dev_{k}": float(v) for k, v in dev.items() if k in ("precision", "recall", "f1")}
+        {
+            f"dev_{k}": float(v)
+            for k, v in dev.items()
+            if k in ("precision", "recall", "f1", "balanced_acc")
+        }
     )
     wrong = sum(not t.check(x, a) for t, x, a in train_cases)
     return prompt, {
-        "n_tokens": len(instr),
+        "n_tokens": prompt.n_tokens,
         "train_examples": len(train),
         "train_wrong": wrong,
         "dev_examples": len(dev_cases),
@@ -275,19 +289,36 @@ def write_readme(out: Path, log: dict) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for name, info in log.items():
-        for init, r in info["inits"].items():
-            vals = [v for k, v in r.items() if k not in ("best_step", "seconds")]
+        for key, r in info["inits"].items():
+            init, _, n = key.partition("/")
+            vals = [v for k, v in r.items() if k not in ("best_step", "seconds", "dev_f1")]
             lines.append(
-                f"| {name} | {info['n_tokens']} | {init} | {vals[0]:.3f} | {vals[1]:.3f} |"
-                f" {r['best_step']} | {'yes' if init == info['chosen'] else ''} |"
+                f"| {name} | {n or info['n_tokens']} | {init} | {vals[0]:.3f} | {vals[1]:.3f} |"
+                f" {r['best_step']} | {'yes' if key == info['chosen'] else ''} |"
             )
     lines += [
         "",
-        "Metric: task prompts dev accuracy; critique dev F1 at catching wrong answers;",
+        "Metric: task prompts dev accuracy; critique dev balanced accuracy (mean recall on wrong",
+        "and on right answers: a constant verdict scores 0.5, while F1 would reward 'always",
+        "wrong'; F1 is in training.json and in the benchmark);",
         "revise the fraction of own wrong dev answers fixed given the oracle's hint.",
         "",
     ]
     (out / "README.md").write_text("\n".join(lines))
+
+
+def _record(out: Path, name: str, info: dict) -> None:
+    """Merge one prompt's evidence into `training.json` and the README; a lock lets several
+    `--only` processes (one per CPU core) share the folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(Path(tempfile.gettempdir()) / "softloop-train-prompts.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = out / "training.json"
+        log = json.loads(path.read_text()) if path.exists() else {}
+        log[name] = info
+        log = {k: log[k] for k in DEFAULT_PROMPTS if k in log}
+        path.write_text(json.dumps(log, indent=1) + "\n")
+        write_readme(out, log)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -307,8 +338,6 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     lm = FrozenLM.from_pretrained(args.model or reference_model_path())
     lm.model_id = MODEL_ID
-    log_path = args.out / "training.json"
-    log = json.loads(log_path.read_text()) if log_path.exists() else {}
     for name in args.only or DEFAULT_PROMPTS:
         t0 = time.perf_counter()
         if name == CRITIQUE:
@@ -319,10 +348,7 @@ def main(argv: list[str] | None = None) -> None:
             prompt, info = train_task_prompt(lm, TASKS[name], args.quick, args.seed)
         info["seconds"] = round(time.perf_counter() - t0, 1)
         prompt.save(args.out / name)
-        log[name] = info
-        args.out.mkdir(parents=True, exist_ok=True)
-        log_path.write_text(json.dumps(log, indent=1) + "\n")
-        write_readme(args.out, log)
+        _record(args.out, name, info)
     print(f"wrote {', '.join(args.only or DEFAULT_PROMPTS)} to {args.out}")
 
 

@@ -1,0 +1,86 @@
+"""The shipped reference model and default prompts load like any Hugging Face model / prompt."""
+
+import json
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from bench import DEFAULT_PROMPTS, TASKS, default_prompt_path, formats, reference_model_path
+from prompts import FrozenLM, SoftPrompt
+from prompts.errors import SoftloopError
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return FrozenLM.from_pretrained(reference_model_path())
+
+
+def test_model_loads_with_auto_classes_and_has_the_documented_shape():
+    path = reference_model_path()
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    stats = json.loads((path / "pretrain_stats.json").read_text())["config"]
+    c = model.config
+    assert c.model_type == "llama" and c.tie_word_embeddings
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads) == (
+        stats["hidden"],
+        stats["layers"],
+        stats["heads"],
+    )
+    assert c.vocab_size == len(tok) == 99
+    assert sum(p.numel() for p in model.parameters()) < 3_000_000
+    assert (path / "model.safetensors").stat().st_size <= 10 * 2**20
+    assert (path / "MODEL_CARD.md").is_file()
+
+
+def test_tokenizer_is_per_character_with_bos_first():
+    tok = AutoTokenizer.from_pretrained(reference_model_path())
+    ids = tok("chk rev:a b=b a?").input_ids
+    assert ids[0] == tok.bos_token_id and len(ids) == 1 + len("chk rev:a b=b a?")
+    assert tok.decode(ids, skip_special_tokens=True) == "chk rev:a b=b a?"
+    assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
+    y, n = tok.convert_tokens_to_ids([formats.YES_TOKEN, formats.NO_TOKEN])
+    assert y != n and tok.unk_token_id not in (y, n)
+
+
+# The shipped model never learned `add` within the pre-training budget (MODEL_CARD.md: 11 % on
+# one-digit sums); the test records that instead of hiding it.
+_NOT_LEARNED = {"add"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n, marks=pytest.mark.xfail(reason="not learned by the shipped model", strict=True)
+        )
+        if n in _NOT_LEARNED
+        else n
+        for n in TASKS
+    ],
+)
+def test_model_solves_easy_inputs_with_the_text_instruction(lm, name):
+    task = TASKS[name]
+    pairs = task.split("test", 20, difficulty=task.easy_difficulty)
+    got = lm.generate(
+        [formats.solve_text(task.instruction, x) for x, _ in pairs], max_new_tokens=24
+    )
+    right = sum(task.check(x, a) for (x, _), a in zip(pairs, got, strict=True))
+    assert right >= 0.8 * len(pairs), (task.name, right)
+
+
+@pytest.mark.parametrize("name", DEFAULT_PROMPTS)
+def test_default_prompts_load_against_the_reference_model(lm, name):
+    p = SoftPrompt.load(default_prompt_path(name), lm=lm)
+    assert p.name == name
+    assert p.weight.shape == (p.n_tokens, lm.hidden_size)
+    kind = {"critique": "critique", "revise": "revise"}.get(name, "task")
+    template = {"critique": formats.CRITIQUE_TEMPLATE, "revise": formats.REVISE_TEMPLATE}
+    assert p.manifest.kind == kind
+    assert p.template == template.get(name, formats.TASK_TEMPLATE)
+    assert p.n_tokens <= 20
+
+
+def test_unknown_default_prompt_is_a_clear_error():
+    with pytest.raises(SoftloopError, match="no default prompt called 'nope'"):
+        default_prompt_path("nope")
