@@ -71,8 +71,8 @@ on), difficulty d drawn uniformly from 1 to the task's max.
 | ability | text | phase 1 share | phase 2 share |
 |---|---|---|---|
 | solve | `rev:abc=` → `cba` | {p1.solve:.0%} | {p2.solve:.0%} |
-| judge | `chk rev:abc=cab?` → `yes` / `no:{{hint}}` (half right, half wrong) | {p1.judge:.0%} | {p2.judge:.0%} |
-| revise | `fix rev:abc=cab!at 1>` → `cba` (10 % keep a right answer) | {p1.revise:.0%} | {p2.revise:.0%} |
+| judge (half right) | `chk rev:abc=cab?` → `yes`, `no:{{hint}}` | {p1.judge:.0%} | {p2.judge:.0%} |
+| revise (10 % keep) | `fix rev:abc=cab!at 1>` → `cba` | {p1.revise:.0%} | {p2.revise:.0%} |
 
 Phase 1 makes wrong answers by synthetic edits of the right one. At {own_at_pct} of training the
 model answers {own_inputs} fresh train inputs per task, greedy and sampled at T = {temps}; the
