@@ -1,7 +1,11 @@
 """Scoring a prompt on an evaluation set, the same way for the active version and a candidate.
 
-Task prompts: exact-match accuracy of greedy answers. Critique prompts: F1 at catching wrong
-answers (a wrong answer is the positive class: missing one is what lets a mistake through).
+Task prompts: exact-match accuracy of greedy answers. Critique prompts: balanced accuracy, the
+mean of the share of wrong answers caught and the share of right answers passed. Not F1 at
+catching wrong answers: where most answers are wrong, a critic that rejects everything scores a
+high F1 without judging anything, and in the loop it turns every right first attempt into a
+revision (measured on the reference world: final accuracy fell from 40 % to 22 % after such a
+critic was promoted on F1).
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ def task_accuracy(
 
 
 class CriticScores(BaseModel):
-    precision: float
-    recall: float
+    precision: float  # of the answers flagged wrong, the share that were wrong
+    recall: float  # of the wrong answers, the share flagged
     f1: float
     accuracy: float
+    balanced_accuracy: float  # mean of recall on wrong answers and on right ones
     n: int
 
 
@@ -60,6 +65,14 @@ def critic_scores(
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     accuracy = sum(w == f for w, f in zip(wrong, flagged, strict=True)) / max(len(examples), 1)
+    n_right = sum(not w for w in wrong)
+    passed_right = sum((not w) and (not f) for w, f in zip(wrong, flagged, strict=True))
+    right_recall = passed_right / n_right if n_right else 0.0
     return CriticScores(
-        precision=precision, recall=recall, f1=f1, accuracy=accuracy, n=len(examples)
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        accuracy=accuracy,
+        balanced_accuracy=(recall + right_recall) / 2,
+        n=len(examples),
     )

@@ -200,7 +200,7 @@ class Refiner:
         if report.cancelled or self._stop.is_set():
             stopping = RefineOutcome(name=row.name, action="abandoned", reason="refiner stopping")
             return stopping, candidate
-        metric = "critic_f1" if row.kind == "critique" else "accuracy"
+        metric = "critic_balanced_accuracy" if row.kind == "critique" else "accuracy"
         before, after = (self._score(p, row.kind, evalset) for p in (active, candidate))
         better = after >= before + cfg.margin
         outcome = RefineOutcome(
@@ -218,7 +218,7 @@ class Refiner:
 
     def _score(self, prompt: SoftPrompt, kind: str, evalset: Sequence[Example]) -> float:
         if kind == "critique":
-            return critic_scores(self.lm, prompt, evalset, self.fmt).f1
+            return critic_scores(self.lm, prompt, evalset, self.fmt).balanced_accuracy
         return task_accuracy(self.lm, prompt, evalset, self.config.max_new_tokens)
 
     def _register(self, outcome: RefineOutcome, row: PromptVersion, candidate: SoftPrompt) -> None:

@@ -75,3 +75,4 @@ def test_labelled_runs_are_split_into_holdout_by_id(store) -> None:
     assert 8 <= len(rows.holdout) <= 32 and len(rows.holdout) + len(rows.train) == 40
     again = task_dataset(store.iter_runs(), LONG_AGO, config)
     assert [e.input for e in again.holdout] == [e.input for e in rows.holdout]
+

@@ -133,5 +133,6 @@ def test_critique_prompt_is_refined_on_confirmed_verdicts(store, lm, registry) -
     r = refiner(store, lm, registry, names=["critique"], steps=40)
     [outcome] = r.refine_once()
     assert outcome.action in ("promoted", "rejected"), outcome.summary()
-    assert outcome.metric == "critic_f1" and outcome.n_train > 0 and outcome.n_eval > 0
+    assert outcome.metric == "critic_balanced_accuracy"
+    assert outcome.n_train > 0 and outcome.n_eval > 0
     assert store.get_prompt_version("critique", 2).parent == 1
