@@ -68,11 +68,6 @@ class CycleRow(BaseModel):
     seconds: float = 0.0
 
 
-def _f1(report: dict) -> float:
-    p, r = report["critic_precision"], report["critic_recall"]
-    return 2 * p * r / (p + r) if p + r else 0.0
-
-
 class Cycles:
     """The reference world wired for improvement cycles on one store and prompt root."""
 
@@ -195,7 +190,7 @@ class Cycles:
             first_attempt_acc=report["first_attempt_acc"],
             final_acc=report["final_acc"],
             mean_rounds=report["mean_rounds"],
-            critic_f1=_f1(report),
+            critic_f1=report["critic_f1"],
             promoted=[
                 f"{o.name}@{o.candidate_version}" for o in outcomes if o.action == "promoted"
             ],

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from agent.graph import LoopConfig, LoopState
 from agent.setup import open_setup
+from bench.evaluation import prf
 from bench.tasks import TASKS
 
 
@@ -32,10 +33,9 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
     first = [s.attempts[0].oracle_correct for s in states]
     final = [TASKS[s.task].check(s.input, s.final_output or "") for s in states]
     judged = [a for s in states for a in s.attempts]
-    flagged_wrong = [(not a.critique.passed, a.oracle_correct is False) for a in judged]
-    tp = sum(f and w for f, w in flagged_wrong)
-    fp = sum(f and not w for f, w in flagged_wrong)
-    fn = sum(w and not f for f, w in flagged_wrong)
+    critic = prf(
+        [not a.critique.passed for a in judged], [a.oracle_correct is False for a in judged]
+    )
     model_s = sum(a.model_seconds for a in judged)
     n = len(states)
     return {
@@ -45,8 +45,9 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
         "wrong_to_right": sum((not a) and b for a, b in zip(first, final, strict=True)),
         "right_to_wrong": sum(a and not b for a, b in zip(first, final, strict=True)),
         "mean_rounds": sum(len(s.attempts) for s in states) / n,
-        "critic_precision": tp / (tp + fp) if tp + fp else 0.0,
-        "critic_recall": tp / (tp + fn) if tp + fn else 0.0,
+        "critic_precision": critic["precision"],
+        "critic_recall": critic["recall"],
+        "critic_f1": critic["f1"],
         "passed": sum(s.status == "passed" for s in states) / n,
         "wall_s": wall_s,
         "model_s": model_s,
