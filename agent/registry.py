@@ -36,6 +36,21 @@ def file_sha256(directory: Path) -> str:
     return hashlib.sha256((directory / WEIGHTS).read_bytes()).hexdigest()
 
 
+def verified_path(row: PromptVersion, consequence: str) -> Path:
+    """The version's directory, if its file is there with the bytes its row recorded.
+
+    `consequence` ends each error message: what the caller will not do, or what to do instead.
+    """
+    path = Path(row.path)
+    if not (path / WEIGHTS).is_file():
+        raise RegistryError(f"prompt {row.ref} is missing its file at {path}; {consequence}")
+    if file_sha256(path) != row.sha256:
+        raise RegistryError(
+            f"prompt {row.ref} at {path} does not match its recorded sha256; {consequence}"
+        )
+    return path
+
+
 class PromptRegistry:
     """Prompt versions for one base model, shared by agents and refiners through the store."""
 
@@ -86,14 +101,7 @@ class PromptRegistry:
         return PromptRef(name=row.name, version=row.version) if row else None
 
     def _load_row(self, row: PromptVersion) -> SoftPrompt:
-        path = Path(row.path)
-        if not (path / WEIGHTS).is_file():
-            raise RegistryError(f"prompt {row.name}@{row.version} is missing its file at {path}")
-        if file_sha256(path) != row.sha256:
-            raise RegistryError(
-                f"prompt {row.name}@{row.version} at {path} does not match its recorded sha256; "
-                "the file was altered: restore it or roll back to another version"
-            )
+        path = verified_path(row, "restore the file or roll back to another version")
         return SoftPrompt.load(path, lm=self.lm)
 
     # --- writing -------------------------------------------------------------------------

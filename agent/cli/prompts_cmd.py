@@ -163,18 +163,10 @@ def promote(name, version, db_url):
     Example:
       softloop prompts promote reverse 3
     """
-    from agent.registry import RegistryError, file_sha256
-    from prompts.files import WEIGHTS
+    from agent.registry import verified_path
 
     store = _open_store(db_url)
-    row = store.get_prompt_version(name, version)
-    path = Path(row.path)
-    if not (path / WEIGHTS).is_file():
-        raise RegistryError(f"prompt {row.ref} is missing its file at {path}; not promoted")
-    if file_sha256(path) != row.sha256:
-        raise RegistryError(
-            f"prompt {row.ref} at {path} does not match its recorded sha256; not promoted"
-        )
+    verified_path(store.get_prompt_version(name, version), "not promoted")
     before = store.active_version(name)
     store.promote(name, version)
     was = f" (was v{before.version})" if before is not None and before.version != version else ""
