@@ -6,8 +6,9 @@ that run a model should pay for importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from prompts.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
@@ -32,12 +33,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'agent' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("agent", _LAZY, globals())
 
 
 __all__ = [

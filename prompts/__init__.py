@@ -7,8 +7,7 @@ for importing torch and transformers.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prompts.data import Example, read_jsonl
 from prompts.errors import (
@@ -18,6 +17,7 @@ from prompts.errors import (
     PromptMismatchError,
     SoftloopError,
 )
+from prompts.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from prompts.frozen_lm import FrozenLM
@@ -40,12 +40,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'prompts' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_exports("prompts", _LAZY, globals())
 
 
 __all__ = [
