@@ -42,9 +42,9 @@ class CycleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cycles: int = Field(default=5, ge=1)
-    requests_per_cycle: int = Field(default=120, ge=1, description="Traffic per cycle.")
+    requests_per_cycle: int = Field(default=360, ge=1, description="Traffic per cycle.")
     tasks: tuple[str, ...] = tuple(TASKS)
-    eval_per_task: int = Field(default=25, ge=1, description="Test inputs per task, per cycle.")
+    eval_per_task: int = Field(default=50, ge=1, description="Test inputs per task, per cycle.")
     label_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
     weak_examples: int = Field(default=8, ge=1, description="Examples the weak prompts saw.")
     # 8 examples x 120 steps from random init: 30-55 % on reverse / sort / add with the
@@ -52,7 +52,7 @@ class CycleConfig(BaseModel):
     # the revise step can fix (from 0 % the loop has nothing to build on).
     weak_steps: int = Field(default=120, ge=1)
     max_rounds: int = Field(default=3, ge=1)
-    refine: RefineConfig = RefineConfig(min_new_feedback=10, steps=120, lr=2e-2)
+    refine: RefineConfig = RefineConfig(min_new_feedback=4, steps=120, lr=2e-2)
     seed: int = 0
 
 

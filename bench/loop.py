@@ -8,6 +8,10 @@ critic's verdicts but never shown to the loop), and prints:
 - mean rounds;
 - the critic's precision / recall at catching wrong attempts (every judged attempt);
 - where the time goes: model calls vs graph + store overhead.
+
+`--critic oracle` swaps the learned critic for the exact checker: an upper bound that separates
+what the loop's machinery (explore several revisions, keep the best) can do from what the
+critic lets it do.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from agent.graph import LoopConfig, LoopState
 from agent.setup import open_setup
 from bench.evaluation import prf
 from bench.tasks import TASKS
+from critics import OracleCritic
+
+CRITICS = ("learned", "oracle")
 
 
 def summarise(states: list[LoopState], wall_s: float) -> dict:
@@ -55,7 +62,13 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
     }
 
 
-def run(n: int = 50, max_rounds: int = 3, seed: int = 0, progress: bool = True) -> dict:
+def run(
+    n: int = 50,
+    max_rounds: int = 3,
+    seed: int = 0,
+    progress: bool = True,
+    critic: str = "learned",
+) -> dict:
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         # The shipped prompts on a fresh SQLite store; the oracle's truth is stored beside the
@@ -63,7 +76,10 @@ def run(n: int = 50, max_rounds: int = 3, seed: int = 0, progress: bool = True) 
         db_url = f"sqlite:///{Path(tmp) / 'loop.db'}"
         setup = open_setup(db_url=db_url, home=Path(tmp), auto_upgrade=True)
         config = LoopConfig(max_rounds=max_rounds, seed=seed)
-        graph = setup.graph(config=config)
+        oracle_critic = OracleCritic(
+            {k: t.check for k, t in TASKS.items()}, {k: t.hint for k, t in TASKS.items()}
+        )
+        graph = setup.graph(config=config, critic=oracle_critic if critic == "oracle" else None)
         requests = [
             {"task": name, "input": x}
             for name, task in TASKS.items()
@@ -81,6 +97,7 @@ def run(n: int = 50, max_rounds: int = 3, seed: int = 0, progress: bool = True) 
         name: summarise([s for s in states if s.task == name], wall) for name in TASKS
     }
     report["config"] = config.model_dump()
+    report["critic"] = critic
     return report
 
 
@@ -89,9 +106,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=50, help="test inputs per task")
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--critic",
+        choices=CRITICS,
+        default="learned",
+        help="learned: the critique prompt (default); oracle: the exact checker, an upper bound",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    report = run(args.n, args.max_rounds, args.seed, progress=not args.json)
+    report = run(args.n, args.max_rounds, args.seed, progress=not args.json, critic=args.critic)
     if args.json:
         print(json.dumps(report, indent=2))
         return

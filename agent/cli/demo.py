@@ -16,7 +16,7 @@ QUICK = {"cycles": 2, "requests_per_cycle": 48, "tasks": ("reverse", "sort"), "e
     "--requests-per-cycle",
     type=click.IntRange(1, 100_000),
     default=None,
-    help="Requests sent through the loop per cycle [120].",
+    help="Requests sent through the loop per cycle [360].",
 )
 @click.option("--quick", is_flag=True, help="Two tasks, two short cycles: about two minutes.")
 @click.option(

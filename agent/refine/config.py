@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -14,9 +16,14 @@ class RefineConfig(BaseModel):
         description="Usable rows newer than the active version needed before retraining.",
     )
     # Answers that only the critic vouched for. 0 excludes them; 1 trusts them like a label.
-    # Below 1 so that the critic's own mistakes cannot snowball into the task prompt: they are
-    # outvoted by labelled rows, and a candidate that learned them fails the eval gate.
-    critic_trust: float = Field(default=0.5, ge=0.0, le=1.0)
+    # "auto" measures the critic first: on the runs whose truth is known (labels, stored oracle
+    # truth), the share of answers it passed that were right. Its passes are used, weighted by
+    # that precision, only when it is at least `min_critic_precision` on at least
+    # `min_trust_evidence` known answers; otherwise they are left out. A fixed trust let a critic
+    # that passes most wrong answers teach them to the task prompt (a flat demo curve).
+    critic_trust: float | Literal["auto"] = "auto"
+    min_critic_precision: float = Field(default=0.9, ge=0.0, le=1.0)
+    min_trust_evidence: int = Field(default=20, ge=1)
     # Use the oracle truth the loop stored on attempts (where the task has an exact checker).
     use_attempt_oracle: bool = True
     margin: float = Field(

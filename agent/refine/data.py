@@ -4,7 +4,9 @@ What the store knows about an answer, most trusted first:
 1. a label (human or oracle) on the run: says whether the final answer was right, and may give
    the right answer; with a right answer known, every attempt of the run is known right or wrong;
 2. the oracle truth the loop stored on an attempt (tasks with an exact checker);
-3. the critic's verdict alone: a run that passed is probably right (weighted by `critic_trust`).
+3. the critic's verdict alone: a run that passed is probably right (weighted by `critic_trust`;
+   with "auto", by the critic's pass precision measured on the answers whose truth is known,
+   and only when that is high enough — see `critic_weight`).
 
 Task prompts learn (input → known right answer). The critique prompt learns (input, answer →
 verdict) only where the verdict is confirmed by 1 or 2, because training the critic on its own
@@ -35,6 +37,9 @@ class Dataset:
     train: list[Example] = field(default_factory=list)
     holdout: list[Example] = field(default_factory=list)
     new_rows: int = 0  # rows from feedback newer than the active version
+    critic_weight: float = 0.0  # what a critic-passed answer weighed
+    critic_precision: float | None = None  # right share of known answers the critic passed
+    critic_evidence: int = 0  # how many known answers that share rests on
 
 
 def in_holdout(run_id: object, fraction: float) -> bool:
@@ -71,14 +76,43 @@ def _truth(run: RunDetail, use_oracle: bool) -> tuple[str | None, dict[int, bool
     return answer, known, labelled, when
 
 
+def critic_pass_precision(runs: Iterable[RunDetail], use_oracle: bool) -> tuple[float | None, int]:
+    """(share of right answers among the known answers the critic passed, how many were known)."""
+    right = known_passed = 0
+    for run in runs:
+        _, known, _, _ = _truth(run, use_oracle)
+        for attempt in run.attempts:
+            correct = known.get(attempt.round)
+            if correct is None or not attempt.critiques:
+                continue
+            if attempt.critiques[-1].verdict == "pass":
+                known_passed += 1
+                right += correct
+    return (right / known_passed if known_passed else None), known_passed
+
+
+def critic_weight(config: RefineConfig, precision: float | None, evidence: int) -> float:
+    """The weight of a critic-passed answer: fixed, or earned by measured precision."""
+    if config.critic_trust != "auto":
+        return config.critic_trust
+    if precision is None or evidence < config.min_trust_evidence:
+        return 0.0
+    return precision if precision >= config.min_critic_precision else 0.0
+
+
 def task_dataset(runs: Iterable[RunDetail], since: datetime, config: RefineConfig) -> Dataset:
     """(input → right answer) rows for one task's prompt."""
+    runs = list(runs)
     data = Dataset()
+    data.critic_precision, data.critic_evidence = critic_pass_precision(
+        runs, config.use_attempt_oracle
+    )
+    data.critic_weight = critic_weight(config, data.critic_precision, data.critic_evidence)
     for run in runs:
         answer, _, labelled, when = _truth(run, config.use_attempt_oracle)
         weight = 1.0
         if answer is None and run.status == "passed" and run.final_output is not None:
-            answer, weight, when = run.final_output, config.critic_trust, run.created_at
+            answer, weight, when = run.final_output, data.critic_weight, run.created_at
         if answer is None or weight <= 0:
             continue
         example = Example(input=run.input, output=answer, weight=weight)

@@ -69,6 +69,10 @@ class RefineOutcome(BaseModel):
     n_train: int = 0
     n_eval: int = 0
     seconds: float = 0.0
+    # Task prompts: what a critic-passed answer weighed, and the measured precision behind it.
+    critic_weight: float | None = None
+    critic_precision: float | None = None
+    critic_evidence: int = 0
 
     def summary(self) -> str:
         """One line for logs and `softloop refine --once`."""
@@ -79,7 +83,19 @@ class RefineOutcome(BaseModel):
                 f" vs active v{self.active_version} {self.active_metric:.3f}"
                 f" ({self.n_train} train, {self.n_eval} eval, {self.seconds:.1f}s)"
             )
-        return head + (f": {self.reason}" if self.reason else "")
+        return head + (f": {self.reason}" if self.reason else "") + self._trust_note()
+
+    def _trust_note(self) -> str:
+        if self.critic_weight is None:
+            return ""
+        measured = (
+            f"precision {self.critic_precision:.2f} on {self.critic_evidence} known"
+            if self.critic_precision is not None
+            else "no known answers yet"
+        )
+        if self.critic_weight == 0:
+            return f" [critic passes unused: {measured}]"
+        return f" [critic passes weight {self.critic_weight:.2f}: {measured}]"
 
 
 class Refiner:
@@ -138,6 +154,15 @@ class Refiner:
         if row.kind not in self.config.kinds:
             return RefineOutcome(name=name, action="skipped", reason=f"kind {row.kind} not refined")
         data = self._dataset(row)
+        trust = (
+            {
+                "critic_weight": data.critic_weight,
+                "critic_precision": data.critic_precision,
+                "critic_evidence": data.critic_evidence,
+            }
+            if row.kind == "task"
+            else {}
+        )
         if data.new_rows < self.config.min_new_feedback:
             return RefineOutcome(
                 name=name,
@@ -147,6 +172,7 @@ class Refiner:
                     f"not enough feedback: {data.new_rows} new rows since v{row.version}, "
                     f"need {self.config.min_new_feedback}"
                 ),
+                **trust,
             )
         job = self.store.try_acquire_lease(name, self.owner, self.config.lease_ttl_s)
         if job is None:
@@ -160,6 +186,7 @@ class Refiner:
             log.exception("refining %s failed", name)
             return RefineOutcome(name=name, action="failed", reason=str(err))
         outcome.seconds = time.perf_counter() - t0
+        outcome = outcome.model_copy(update=trust)
         if outcome.action == "abandoned":
             self.store.finish_job(job.id, "abandoned", error=outcome.reason)
             return outcome

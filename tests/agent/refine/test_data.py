@@ -76,3 +76,37 @@ def test_labelled_runs_are_split_into_holdout_by_id(store) -> None:
     again = task_dataset(store.iter_runs(), LONG_AGO, config)
     assert [e.input for e in again.holdout] == [e.input for e in rows.holdout]
 
+
+def _known_passes(store: Store, start: int, right: int, wrong: int) -> None:
+    """Labelled runs the critic passed: `right` of them right, `wrong` of them wrong."""
+    for n in range(right + wrong):
+        ok = n < right
+        run = record(store, start + n, ["cba" if ok else "bca"], True, ["pass"])
+        store.add_label(run, ok, answer="cba", source="oracle")
+
+
+def test_auto_trust_leaves_out_passes_of_an_imprecise_critic(store) -> None:
+    config = RefineConfig(holdout_fraction=0.0, min_trust_evidence=10, min_critic_precision=0.9)
+    _known_passes(store, 100, right=6, wrong=6)  # passes right half the time
+    record(store, 1, ["zzz"], True, ["pass"])  # the critic's word alone
+    rows = task_dataset(store.iter_runs(), LONG_AGO, config)
+    assert rows.critic_precision == 0.5 and rows.critic_evidence == 12
+    assert rows.critic_weight == 0.0
+    assert "zzz" not in {e.output for e in rows.train}
+
+
+def test_auto_trust_weighs_passes_of_a_precise_critic_by_its_precision(store) -> None:
+    config = RefineConfig(holdout_fraction=0.0, min_trust_evidence=10, min_critic_precision=0.9)
+    _known_passes(store, 100, right=19, wrong=1)
+    record(store, 1, ["zzz"], True, ["pass"])
+    rows = task_dataset(store.iter_runs(), LONG_AGO, config)
+    assert rows.critic_weight == rows.critic_precision == 0.95
+    assert ("zzz", 0.95) in {(e.output, e.weight) for e in rows.train}
+
+
+def test_auto_trust_waits_for_enough_evidence(store) -> None:
+    config = RefineConfig(holdout_fraction=0.0, min_trust_evidence=10)
+    _known_passes(store, 100, right=5, wrong=0)  # precise, but only 5 known answers
+    record(store, 1, ["zzz"], True, ["pass"])
+    rows = task_dataset(store.iter_runs(), LONG_AGO, config)
+    assert rows.critic_precision == 1.0 and rows.critic_weight == 0.0
