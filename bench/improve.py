@@ -19,13 +19,14 @@ from bench.cycles import CycleConfig, Cycles
 
 
 def main(argv: list[str] | None = None) -> None:
+    defaults = CycleConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cycles", type=int, default=5)
-    parser.add_argument("--requests-per-cycle", type=int, default=120)
-    parser.add_argument("--eval-per-task", type=int, default=25)
-    parser.add_argument("--label-fraction", type=float, default=0.1)
+    parser.add_argument("--cycles", type=int, default=defaults.cycles)
+    parser.add_argument("--requests-per-cycle", type=int, default=defaults.requests_per_cycle)
+    parser.add_argument("--eval-per-task", type=int, default=defaults.eval_per_task)
+    parser.add_argument("--label-fraction", type=float, default=defaults.label_fraction)
     parser.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     overrides = {

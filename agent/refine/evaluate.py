@@ -40,6 +40,7 @@ class CriticScores(BaseModel):
     f1: float
     accuracy: float
     balanced_accuracy: float  # mean of recall on wrong answers and on right ones
+    false_alarm_rate: float  # of the right answers, the share flagged wrong
     n: int
 
 
@@ -74,5 +75,6 @@ def critic_scores(
         f1=f1,
         accuracy=accuracy,
         balanced_accuracy=(recall + right_recall) / 2,
+        false_alarm_rate=1.0 - right_recall if n_right else 0.0,
         n=len(examples),
     )

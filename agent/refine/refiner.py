@@ -98,6 +98,24 @@ class RefineOutcome(BaseModel):
         return f" [critic passes weight {self.critic_weight:.2f}: {measured}]"
 
 
+def gate(
+    config: RefineConfig, before: float, after: float, active_alarm: float, alarm: float
+) -> tuple[bool, str]:
+    """(promote?, why not): better by the margin, and failing no more right answers than allowed.
+
+    `active_alarm` / `alarm`: the share of right answers the active / candidate critic fails
+    (0 for task prompts).
+    """
+    if after < before + config.margin:
+        return False, f"not better by the margin {config.margin}"
+    if alarm > max(active_alarm, config.max_false_alarm):
+        return False, (
+            f"fails {alarm:.0%} of right answers (active {active_alarm:.0%}, "
+            f"allowed {config.max_false_alarm:.0%})"
+        )
+    return True, ""
+
+
 class Refiner:
     """Refines every registered prompt of the configured kinds; safe to run many at once."""
 
@@ -228,12 +246,14 @@ class Refiner:
             stopping = RefineOutcome(name=row.name, action="abandoned", reason="refiner stopping")
             return stopping, candidate
         metric = "critic_balanced_accuracy" if row.kind == "critique" else "accuracy"
-        before, after = (self._score(p, row.kind, evalset) for p in (active, candidate))
-        better = after >= before + cfg.margin
+        (before, active_alarm), (after, alarm) = (
+            self._score(p, row.kind, evalset) for p in (active, candidate)
+        )
+        better, reason = gate(cfg, before, after, active_alarm, alarm)
         outcome = RefineOutcome(
             name=row.name,
             action="promoted" if better else "rejected",
-            reason="" if better else f"not better by the margin {cfg.margin}",
+            reason=reason,
             active_version=row.version,
             active_metric=before,
             candidate_metric=after,
@@ -243,10 +263,14 @@ class Refiner:
         )
         return outcome, candidate
 
-    def _score(self, prompt: SoftPrompt, kind: str, evalset: Sequence[Example]) -> float:
+    def _score(
+        self, prompt: SoftPrompt, kind: str, evalset: Sequence[Example]
+    ) -> tuple[float, float]:
+        """(the gate's metric, the share of right answers a critic fails; 0 for task prompts)."""
         if kind == "critique":
-            return critic_scores(self.lm, prompt, evalset, self.fmt).balanced_accuracy
-        return task_accuracy(self.lm, prompt, evalset, self.config.max_new_tokens)
+            scores = critic_scores(self.lm, prompt, evalset, self.fmt)
+            return scores.balanced_accuracy, scores.false_alarm_rate
+        return task_accuracy(self.lm, prompt, evalset, self.config.max_new_tokens), 0.0
 
     def _register(self, outcome: RefineOutcome, row: PromptVersion, candidate: SoftPrompt) -> None:
         metrics = {outcome.metric or "metric": outcome.candidate_metric or 0.0}

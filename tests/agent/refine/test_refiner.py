@@ -136,3 +136,14 @@ def test_critique_prompt_is_refined_on_confirmed_verdicts(store, lm, registry) -
     assert outcome.metric == "critic_balanced_accuracy"
     assert outcome.n_train > 0 and outcome.n_eval > 0
     assert store.get_prompt_version("critique", 2).parent == 1
+
+
+def test_gate_rejects_a_better_critic_that_fails_too_many_right_answers() -> None:
+    from agent.refine.refiner import gate
+
+    config = RefineConfig(margin=0.01, max_false_alarm=0.15)
+    assert gate(config, 0.50, 0.70, 0.05, 0.10) == (True, "")
+    promote, why = gate(config, 0.50, 0.70, 0.05, 0.40)  # better balanced accuracy, more alarms
+    assert not promote and "fails 40% of right answers" in why
+    assert gate(config, 0.50, 0.70, 0.50, 0.40)[0]  # fewer alarms than the active critic
+    assert gate(config, 0.50, 0.505, 0.0, 0.0) == (False, "not better by the margin 0.01")
