@@ -22,9 +22,11 @@ from tests.agent.refine.conftest import store_feedback
 def test_refine_once_prints_one_line_per_prompt(store: Store, registered, model_dir) -> None:
     result = invoke(store, "refine", "--once", "--model", str(model_dir))
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [
-        f"{name}: skipped: not enough feedback: 0 new rows since v1, need 20"
-        for name in ("critique", TASK)  # the revise prompt is not a refined kind by default
+    skipped = "skipped: not enough feedback: 0 new rows since v1, need 20"
+    assert result.stdout.splitlines() == [  # the revise prompt is not a refined kind by default
+        f"critique: {skipped}",
+        # A task line says whether the critic's passes are used, and on what evidence.
+        f"{TASK}: {skipped} [critic passes unused: no known answers yet]",
     ]
     result = invoke(store, "refine", "--once", "--json", "--names", TASK, "--model", str(model_dir))
     [outcome] = json.loads(result.stdout)
