@@ -91,80 +91,35 @@ def train(
     model = require_model(model_path)
     if init == "text" and not init_text:
         raise click.UsageError("--init text needs --init-text 'INSTRUCTION'; or use --init vocab")
-    try:
-        summary = _train(
-            model,
-            data_path,
-            out_dir,
-            name,
-            n_tokens,
-            init,
-            init_text,
-            template,
-            steps,
-            lr,
-            batch_size,
-            dev_path,
-            seed,
-            progress=not as_json,
-        )
-    except SoftloopError as err:
-        raise click.ClickException(str(err)) from err
-    if as_json:
-        echo_json(summary)
-        return
-    best = summary["best_dev_loss"]
-    click.echo(
-        f"trained {summary['name']!r}: {summary['steps']} steps, final train loss "
-        f"{summary['train_loss']:.4f}"
-        + (f", best dev loss {best:.4f} at step {summary['best_step']}" if best is not None else "")
-        + f", {summary['seconds']:.1f}s"
-    )
-    click.echo(f"saved to {summary['path']}")
-
-
-def _train(
-    model: str,
-    data_path: Path,
-    out_dir: Path,
-    name: str | None,
-    n_tokens: int,
-    init: str | None,
-    init_text: str | None,
-    template: str,
-    steps: int,
-    lr: float,
-    batch_size: int,
-    dev_path: Path | None,
-    seed: int,
-    progress: bool,
-) -> dict:
     from prompts import FrozenLM, SoftPrompt, TrainConfig, read_jsonl, train_prompt
     from prompts.threads import fit_threads
 
-    if not progress:  # --json: keep stderr quiet too, not just stdout clean
+    if as_json:  # keep stderr quiet too, not just stdout clean
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
     started = time.perf_counter()
-    config = TrainConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
-    train_set = read_jsonl(data_path)
-    dev_set = read_jsonl(dev_path) if dev_path is not None else None
-    lm = FrozenLM.from_pretrained(model)
-    fit_threads(lm.model)
-    init = init or ("text" if init_text else "vocab")
-    prompt = SoftPrompt.from_init(
-        lm,
-        n_tokens,
-        init,
-        text=init_text,  # type: ignore[arg-type]
-        name=name or out_dir.name,
-        template=template,
-        seed=seed,
-    )
-    report = train_prompt(lm, prompt, train_set, dev_set, config)
-    path = prompt.save(out_dir)
-    return {
+    config = TrainConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, progress=not as_json)
+    try:
+        train_set = read_jsonl(data_path)
+        dev_set = read_jsonl(dev_path) if dev_path is not None else None
+        lm = FrozenLM.from_pretrained(model)
+        fit_threads(lm.model)
+        init = init or ("text" if init_text else "vocab")
+        prompt = SoftPrompt.from_init(
+            lm,
+            n_tokens,
+            init,
+            text=init_text,  # type: ignore[arg-type]
+            name=name or out_dir.name,
+            template=template,
+            seed=seed,
+        )
+        report = train_prompt(lm, prompt, train_set, dev_set, config)
+        path = prompt.save(out_dir)
+    except SoftloopError as err:
+        raise click.ClickException(str(err)) from err
+    summary = {
         "name": prompt.name,
         "path": str(path),
         "steps": report.steps,
@@ -179,3 +134,14 @@ def _train(
         "base_model_id": lm.model_id,
         "base_fingerprint": lm.fingerprint,
     }
+    if as_json:
+        echo_json(summary)
+        return
+    best = summary["best_dev_loss"]
+    click.echo(
+        f"trained {summary['name']!r}: {summary['steps']} steps, final train loss "
+        f"{summary['train_loss']:.4f}"
+        + (f", best dev loss {best:.4f} at step {summary['best_step']}" if best is not None else "")
+        + f", {summary['seconds']:.1f}s"
+    )
+    click.echo(f"saved to {summary['path']}")
