@@ -58,6 +58,17 @@ def tiny_model(arch: str, vocab_size: int, seed: int = 0, layers: int = 2) -> to
     """A random causal LM of the given family, small enough to train in seconds."""
     torch.manual_seed(seed)
     common = {"vocab_size": vocab_size, "initializer_range": 0.3}
+    decoder = {  # Llama and Qwen2 take the same shape arguments
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 128,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 0,
+    }
     if arch == "gpt2":
         cfg = GPT2Config(
             n_embd=64,
@@ -70,32 +81,10 @@ def tiny_model(arch: str, vocab_size: int, seed: int = 0, layers: int = 2) -> to
         )
         model = GPT2LMHeadModel(cfg)
     elif arch == "llama":
-        cfg = LlamaConfig(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=128,
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=0,
-            **common,
-        )
+        cfg = LlamaConfig(**decoder, **common)
         model = LlamaForCausalLM(cfg)
     elif arch == "qwen2":
-        cfg = Qwen2Config(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=128,
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=0,
-            **common,
-        )
+        cfg = Qwen2Config(**decoder, **common)
         model = Qwen2ForCausalLM(cfg)
     else:
         raise ValueError(arch)
