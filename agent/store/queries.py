@@ -22,7 +22,6 @@ from agent.store.errors import AmbiguousRunIdError, RunNotFoundError, StoreError
 from agent.store.models import Attempt, Run, RunPromptVersion
 from agent.store.records import (
     AttemptView,
-    CritiqueView,
     LabelView,
     RunDetail,
     RunSummary,
@@ -77,54 +76,16 @@ def run_filters(
 
 
 def summary(run: Run) -> RunSummary:
-    return RunSummary(
-        id=run.id,
-        created_at=run.created_at,
-        task=run.task,
-        input=run.input,
-        final_output=run.final_output,
-        status=run.status,  # type: ignore[arg-type]
-        rounds=run.rounds,
-        latency_s=run.latency_s,
-        prompt_versions=run.prompt_versions,
-    )
+    return RunSummary.model_validate(run)
 
 
 def detail(run: Run) -> RunDetail:
     return RunDetail(
         **summary(run).model_dump(),
         idempotency_key=run.idempotency_key,
-        metadata=run.metadata_,
-        attempts=[
-            AttemptView(
-                round=a.round,
-                output=a.output,
-                prompt_name=a.prompt_name,
-                prompt_version=a.prompt_version,
-                latency_s=a.latency_s,
-                oracle_correct=a.oracle_correct,
-                critiques=[
-                    CritiqueView(
-                        critic=c.critic,
-                        verdict=c.verdict,
-                        score=c.score,  # type: ignore[arg-type]
-                        feedback=c.feedback,
-                    )
-                    for c in a.critiques
-                ],
-            )
-            for a in run.attempts
-        ],
-        labels=[
-            LabelView(
-                correct=lb.correct,
-                answer=lb.answer,
-                source=lb.source,  # type: ignore[arg-type]
-                author=lb.author,
-                created_at=lb.created_at,
-            )
-            for lb in run.labels
-        ],
+        metadata=run.metadata_,  # not `metadata`: on an ORM class that is the schema's MetaData
+        attempts=[AttemptView.model_validate(a) for a in run.attempts],
+        labels=[LabelView.model_validate(lb) for lb in run.labels],
     )
 
 

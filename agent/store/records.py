@@ -82,7 +82,13 @@ class RunRecord(BaseModel):
         return self
 
 
+# The views below are read straight from ORM rows (`View.model_validate(row)`), by field name.
+READ_FROM_ROWS = ConfigDict(from_attributes=True)
+
+
 class CritiqueView(BaseModel):
+    model_config = READ_FROM_ROWS
+
     critic: str
     verdict: VerdictName
     score: float | None
@@ -90,6 +96,8 @@ class CritiqueView(BaseModel):
 
 
 class AttemptView(BaseModel):
+    model_config = READ_FROM_ROWS
+
     round: int
     output: str
     prompt_name: str | None
@@ -100,6 +108,8 @@ class AttemptView(BaseModel):
 
 
 class LabelView(BaseModel):
+    model_config = READ_FROM_ROWS
+
     correct: bool
     answer: str | None
     source: LabelSourceName
@@ -109,6 +119,8 @@ class LabelView(BaseModel):
 
 class RunSummary(BaseModel):
     """One line of history."""
+
+    model_config = READ_FROM_ROWS
 
     id: uuid.UUID
     created_at: datetime
