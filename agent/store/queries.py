@@ -193,16 +193,7 @@ def _raw_sums(
     query = select(*keys, *aggregates).where(*where)
     if by == "prompt_version":
         query = query.join(RunPromptVersion, RunPromptVersion.run_id == Run.id)
-    if keys:
-        query = query.group_by(*keys)
-    out: dict[Any, rollups.Sums] = {}
-    for row in session.execute(query):
-        values = [int(v or 0) for v in row[len(keys) :]]
-        if values[0] == 0:
-            continue
-        key = None if not keys else f"{row[0]}@{row[1]}" if by == "prompt_version" else row[0]
-        out[key] = values
-    return out
+    return rollups.grouped_sums(session, query, keys, by)
 
 
 def _merge(*parts: dict[Any, rollups.Sums]) -> dict[Any, rollups.Sums]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -117,7 +117,12 @@ def sums(
         keys = [_day(session, r.hour)]
     else:
         keys = []
-    query = select(*keys, *aggregates).where(*where)
+    return grouped_sums(session, select(*keys, *aggregates).where(*where), keys, by)
+
+
+def grouped_sums(session: Session, query: Select[Any], keys: list[Any], by: str) -> dict[Any, Sums]:
+    """Run `query` (selecting `keys`, then runs / passed / first pass / rounds) grouped by `keys`:
+    one entry per non-empty group, keyed `name@version`, the day, or None for the total."""
     if keys:
         query = query.group_by(*keys)
     out: dict[Any, Sums] = {}
