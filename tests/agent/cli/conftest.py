@@ -79,18 +79,18 @@ def invoke(store: Store, *args: str) -> Result:
     return CliRunner().invoke(cli, list(args), env={"SOFTLOOP_DATABASE_URL": store.url})
 
 
-def subprocess_env(home: Path, db_url: str) -> dict[str, str]:
+def subprocess_env(home: Path, db_url: str | None) -> dict[str, str]:
+    """The environment of a real `softloop` process; `db_url=None` leaves the default database
+    (the one under `home`), as on a fresh install."""
+    env = {k: v for k, v in os.environ.items() if k != "SOFTLOOP_DATABASE_URL"}
     # One thread per process: the tests share two cores with whatever else is running.
-    return {
-        **os.environ,
-        "SOFTLOOP_HOME": str(home),
-        "SOFTLOOP_DATABASE_URL": db_url,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env.update(SOFTLOOP_HOME=str(home), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    if db_url is not None:
+        env["SOFTLOOP_DATABASE_URL"] = db_url
+    return env
 
 
-def softloop(*args: str, home: Path, db_url: str, timeout: float = 120):
+def softloop(*args: str, home: Path, db_url: str | None, timeout: float = 120):
     """`softloop ARGS` as a real process."""
     return subprocess.run(
         [sys.executable, "-m", "agent.cli", *args],

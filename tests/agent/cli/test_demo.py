@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agent.store import Store
+from tests.agent.cli.conftest import softloop
 
 
 @pytest.mark.slow
 def test_quick_demo_writes_a_consistent_database_report_and_chart(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    env = {**os.environ, "SOFTLOOP_HOME": str(tmp_path / "home")}
-    env.pop("SOFTLOOP_DATABASE_URL", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "demo", "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
+    proc = softloop(
+        "demo", "--quick", "--out", str(out), home=tmp_path / "home", db_url=None, timeout=900
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +12,7 @@ from click.testing import CliRunner
 from agent.cli import cli
 from agent.cli.review import BadDateError, parse_when
 from agent.store import RunNotFoundError, SchemaOutdatedError, Store
+from tests.agent.cli.conftest import softloop
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -178,20 +176,8 @@ def test_parse_when() -> None:
         parse_when("7x", "--until")
 
 
-def softloop(*args: str, db: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SOFTLOOP_DATABASE_URL": db}
-    return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_a_real_subprocess_prints_history(store: Store, runs) -> None:
-    done = softloop("history", "--task", "add", db=store.url)
+def test_a_real_subprocess_prints_history(store: Store, runs, tmp_path) -> None:
+    done = softloop("history", "--task", "add", home=tmp_path, db_url=store.url)
     assert done.returncode == 0, done.stderr
     assert runs[2].id.hex[:8] in done.stdout and "gave_up" in done.stdout
 
@@ -199,12 +185,14 @@ def test_a_real_subprocess_prints_history(store: Store, runs) -> None:
 def test_a_real_subprocess_reports_errors_in_one_line(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'softloop.db'}"
     Store(url).upgrade()
-    done = softloop("show", "0000dead", db=url)
+    done = softloop("show", "0000dead", home=tmp_path, db_url=url)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.splitlines() == [
         "error: no run has an id starting with '0000dead'; list runs with `softloop history`"
     ]
-    done = softloop("history", db="postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    done = softloop(
+        "history", home=tmp_path, db_url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
         "error: cannot reach the database at postgresql+psycopg://postgres@127.0.0.1:1/nowhere "

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
 from agent.cli import main
 from agent.store import DatabaseUnavailableError, Store
-from tests.agent.cli.conftest import ROOT, TASK, invoke
+from tests.agent.cli.conftest import TASK, invoke, softloop
 
 
 def test_run_prints_the_trajectory_and_a_run_id_that_show_finds(
@@ -88,24 +86,14 @@ def test_a_store_outage_keeps_the_answer_and_warns(
 
 
 def test_the_embedded_default_works_on_a_fresh_install(tmp_path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "SOFTLOOP_DATABASE_URL"}
-    env.update(SOFTLOOP_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
+    def fresh(*args: str) -> subprocess.CompletedProcess:
+        return softloop(*args, home=tmp_path / "home", db_url=None, timeout=300)
 
-    def softloop(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "agent.cli", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    done = softloop("run", "--task", "reverse", "abcdef")
+    done = fresh("run", "--task", "reverse", "abcdef")
     assert done.returncode == 0, done.stderr
     assert "input: abcdef" in done.stdout and "oracle: " in done.stdout
     assert done.stdout.splitlines()[-1].startswith("run ")
-    done = softloop("run", "--task", "nope", "abc")
+    done = fresh("run", "--task", "nope", "abc")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.splitlines() == [
         "error: unknown task 'nope'; the known tasks are: add, dedup, double, reverse, sort, vowels"
