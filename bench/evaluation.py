@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from agent.refine.evaluate import verdict_scores
 from bench import formats
 from bench.tasks import Task
 
@@ -32,24 +33,19 @@ CHUNK = 256  # rows per forward pass
 
 
 def prf(pred_wrong: Sequence[bool], is_wrong: Sequence[bool]) -> dict[str, float]:
-    """Precision, recall and F1 at catching wrong answers (wrong = the positive class)."""
-    pairs = list(zip(pred_wrong, is_wrong, strict=True))
-    tp = sum(p and w for p, w in pairs)
-    fp = sum(p and not w for p, w in pairs)
-    fn = sum(w and not p for p, w in pairs)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    tn = len(pairs) - tp - fp - fn
-    # Mean of the recall on wrong and on right answers: 0.5 for any constant verdict, whereas F1
-    # rewards "always wrong" (F1 = 2w / (1 + w) at a wrong rate w) and so cannot select a critic.
-    balanced = 0.5 * (recall + (tn / (tn + fp) if tn + fp else 0.0))
+    """Precision, recall and F1 at catching wrong answers (wrong = the positive class).
+
+    Also the balanced accuracy, the mean of the recall on wrong and on right answers: 0.5 for
+    any constant verdict, whereas F1 rewards "always wrong" (F1 = 2w / (1 + w) at a wrong rate
+    w) and so cannot select a critic. Computed as the refiner computes it.
+    """
+    scores = verdict_scores(pred_wrong, is_wrong)
     return {
-        "balanced_acc": balanced,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "n": len(pairs),
+        "balanced_acc": scores.balanced_accuracy,
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "f1": scores.f1,
+        "n": scores.n,
         "wrong": sum(is_wrong),
     }
 

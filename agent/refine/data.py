@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from agent.refine.config import RefineConfig
-from agent.store import RunDetail
+from agent.store import AttemptView, RunDetail
 from critics import CriticFormat
 from prompts import Example
 
@@ -76,16 +76,23 @@ def _truth(run: RunDetail, use_oracle: bool) -> tuple[str | None, dict[int, bool
     return answer, known, labelled, when
 
 
-def critic_pass_precision(runs: Iterable[RunDetail], use_oracle: bool) -> tuple[float | None, int]:
-    """(share of right answers among the known answers the critic passed, how many were known)."""
+def _critic_passed(attempt: AttemptView) -> bool | None:
+    """The critic's last verdict on an attempt (None if it was never judged)."""
+    return attempt.critiques[-1].verdict == "pass" if attempt.critiques else None
+
+
+def critic_pass_precision(
+    truths: Iterable[tuple[RunDetail, dict[int, bool]]],
+) -> tuple[float | None, int]:
+    """(share of right answers among the known answers the critic passed, how many were known).
+
+    truths: each run with its round → known correctness (from `_truth`).
+    """
     right = known_passed = 0
-    for run in runs:
-        _, known, _, _ = _truth(run, use_oracle)
+    for run, known in truths:
         for attempt in run.attempts:
             correct = known.get(attempt.round)
-            if correct is None or not attempt.critiques:
-                continue
-            if attempt.critiques[-1].verdict == "pass":
+            if correct is not None and _critic_passed(attempt):
                 known_passed += 1
                 right += correct
     return (right / known_passed if known_passed else None), known_passed
@@ -102,14 +109,13 @@ def critic_weight(config: RefineConfig, precision: float | None, evidence: int) 
 
 def task_dataset(runs: Iterable[RunDetail], since: datetime, config: RefineConfig) -> Dataset:
     """(input → right answer) rows for one task's prompt."""
-    runs = list(runs)
+    truths = [(run, _truth(run, config.use_attempt_oracle)) for run in runs]
     data = Dataset()
     data.critic_precision, data.critic_evidence = critic_pass_precision(
-        runs, config.use_attempt_oracle
+        (run, truth[1]) for run, truth in truths
     )
     data.critic_weight = critic_weight(config, data.critic_precision, data.critic_evidence)
-    for run in runs:
-        answer, _, labelled, when = _truth(run, config.use_attempt_oracle)
+    for run, (answer, _, labelled, when) in truths:
         weight = 1.0
         if answer is None and run.status == "passed" and run.final_output is not None:
             answer, weight, when = run.final_output, data.critic_weight, run.created_at
@@ -145,8 +151,8 @@ def critique_dataset(
             example = critique_example(
                 run.task, run.input, attempt.output, correct, fmt, hint, config
             )
-            critic_said_pass = [c.verdict == "pass" for c in attempt.critiques]
-            if critic_said_pass and critic_said_pass[-1] != correct:
+            said_pass = _critic_passed(attempt)
+            if said_pass is not None and said_pass != correct:
                 # The critic's own mistakes teach it most.
                 example = replace(example, weight=example.weight * config.missed_weight)
             if holdout:

@@ -58,23 +58,26 @@ def critic_scores(
         chunk = examples[i : i + EVAL_BATCH]
         probs += pass_probability(lm, prompt, [e.input for e in chunk], fmt)
     wrong = [not e.output.startswith(fmt.pass_text) for e in examples]
-    flagged = [p < threshold for p in probs]
-    tp = sum(w and f for w, f in zip(wrong, flagged, strict=True))
-    fp = sum(f and not w for w, f in zip(wrong, flagged, strict=True))
-    fn = sum(w and not f for w, f in zip(wrong, flagged, strict=True))
+    return verdict_scores([p < threshold for p in probs], wrong)
+
+
+def verdict_scores(flagged: Sequence[bool], wrong: Sequence[bool]) -> CriticScores:
+    """How well verdicts (`flagged` = judged wrong) catch the answers that are `wrong`."""
+    pairs = list(zip(flagged, wrong, strict=True))
+    tp = sum(f and w for f, w in pairs)
+    fp = sum(f and not w for f, w in pairs)
+    fn = sum(w and not f for f, w in pairs)
+    tn = len(pairs) - tp - fp - fn
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    accuracy = sum(w == f for w, f in zip(wrong, flagged, strict=True)) / max(len(examples), 1)
-    n_right = sum(not w for w in wrong)
-    passed_right = sum((not w) and (not f) for w, f in zip(wrong, flagged, strict=True))
-    right_recall = passed_right / n_right if n_right else 0.0
+    right_recall = tn / (tn + fp) if tn + fp else 0.0
     return CriticScores(
         precision=precision,
         recall=recall,
         f1=f1,
-        accuracy=accuracy,
+        accuracy=(tp + tn) / max(len(pairs), 1),
         balanced_accuracy=(recall + right_recall) / 2,
-        false_alarm_rate=1.0 - right_recall if n_right else 0.0,
-        n=len(examples),
+        false_alarm_rate=fp / (tn + fp) if tn + fp else 0.0,
+        n=len(pairs),
     )
