@@ -76,10 +76,12 @@ def run(
         db_url = f"sqlite:///{Path(tmp) / 'loop.db'}"
         setup = open_setup(db_url=db_url, home=Path(tmp), auto_upgrade=True)
         config = LoopConfig(max_rounds=max_rounds, seed=seed)
-        oracle_critic = OracleCritic(
-            {k: t.check for k, t in TASKS.items()}, {k: t.hint for k, t in TASKS.items()}
-        )
-        graph = setup.graph(config=config, critic=oracle_critic if critic == "oracle" else None)
+        exact = None  # None: the learned critic under the shipped critique prompt
+        if critic == "oracle":
+            exact = OracleCritic(
+                {k: t.check for k, t in TASKS.items()}, {k: t.hint for k, t in TASKS.items()}
+            )
+        graph = setup.graph(config=config, critic=exact)
         requests = [
             {"task": name, "input": x}
             for name, task in TASKS.items()
