@@ -115,7 +115,9 @@ def test_one_of_many_concurrent_processes_gets_the_lease(store: Store) -> None:
 
 
 def test_an_expired_lease_is_taken_over(store: Store) -> None:
-    first = store.try_acquire_lease("reverse", "crashed", ttl_s=0.3)
+    # Long enough that a slow machine cannot let it lapse before the next line; the renewal
+    # below then shortens it to 0.3 s, which the sleep outlasts.
+    first = store.try_acquire_lease("reverse", "crashed", ttl_s=30)
     assert first is not None
     assert store.try_acquire_lease("reverse", "patient", ttl_s=60) is None
     assert store.renew_lease(first.id, "crashed", ttl_s=0.3)
