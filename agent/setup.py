@@ -32,7 +32,7 @@ from agent.refine import EvalSets, Refiner
 from agent.registry import PromptRegistry
 from agent.settings import DATABASE_URL_ENV, softloop_home
 from agent.store import Store
-from critics import CriticFormat
+from critics import CriticFormat, DoubtHint
 from prompts import Example, FrozenLM, SoftloopError
 from prompts.threads import fit_threads
 
@@ -42,9 +42,10 @@ Hint = Callable[[str, str, str], str]
 # The id recorded in manifests of prompts made for the reference model, whatever the install path
 # (bench/train_prompts.py records the same one).
 REFERENCE_MODEL_ID = "softloop/reference"
-# Dev examples per task in the refiner's fixed task eval sets: enough to see a few points of
-# accuracy, few enough that scoring active and candidate stays a second or two.
-EVAL_PER_TASK = 32
+# Dev examples per task in the refiner's fixed task eval sets. With 32, the gate promoted
+# candidates that then lost 8-16 points on the test split (one example is 3 points); 100 keeps
+# scoring active and candidate to a few seconds per task.
+EVAL_PER_TASK = 100
 # Dev inputs per task whose own greedy and sampled answers form the critique eval set.
 CRITIQUE_EVAL_PER_TASK = 8
 
@@ -63,6 +64,7 @@ class Setup:
     oracle: Oracle | None = None
     hint: Hint | None = None
     task_labels: dict[str, str] = field(default_factory=dict)
+    doubt_hint: DoubtHint | None = None
     is_reference: bool = False
     eval_sets: EvalSets = field(default_factory=EvalSets)
 
@@ -79,6 +81,7 @@ class Setup:
         )
         kwargs.setdefault("oracle", self.oracle)
         kwargs.setdefault("store", self.store)
+        kwargs.setdefault("doubt_hint", self.doubt_hint)
         return build_graph(self.lm, self.registry, config=config, **kwargs)
 
     def refiner(self, **kwargs: Any) -> Refiner:
@@ -171,7 +174,7 @@ def _open_store(db_url: str | None, home: Path, auto_upgrade: bool | None) -> St
 def _reference_setup(
     lm: FrozenLM, store: Store, registry: PromptRegistry, defaults: Sequence[str] | None
 ) -> Setup:
-    from bench.tasks import TASKS
+    from bench.tasks import TASKS, doubt_hint
     from bench.world import DEFAULT_PROMPTS, default_prompt_path
 
     names = DEFAULT_PROMPTS if defaults is None else defaults
@@ -197,6 +200,7 @@ def _reference_setup(
         oracle=oracle,
         hint=hint,
         task_labels=labels,
+        doubt_hint=doubt_hint,
         is_reference=True,
         eval_sets=EvalSets(tasks=tasks, critique=critique),
     )

@@ -64,6 +64,10 @@ class CycleRow(BaseModel):
     critic_f1: float
     promoted: list[str] = Field(default_factory=list)
     rejected: list[str] = Field(default_factory=list)
+    # Task → first-attempt accuracy on its test inputs.
+    per_task: dict[str, float] = Field(default_factory=dict)
+    # Task → the weight the refiner gave the critic's passes this cycle (0: not trusted).
+    critic_trust: dict[str, float] = Field(default_factory=dict)
     runs_stored: int = 0
     seconds: float = 0.0
 
@@ -163,7 +167,12 @@ class Cycles:
         ]
         t0 = time.perf_counter()
         states = self._through(self.measure_graph, requests, f"cycle {cycle} measure")
-        return summarise(states, time.perf_counter() - t0)
+        report = summarise(states, time.perf_counter() - t0)
+        report["per_task"] = {
+            name: summarise([s for s in states if s.task == name], 0.0)["first_attempt_acc"]
+            for name in cfg.tasks
+        }
+        return report
 
     def refine(self) -> list[RefineOutcome]:
         return self.refiner.refine_once()
@@ -197,6 +206,8 @@ class Cycles:
             rejected=[
                 f"{o.name}@{o.candidate_version}" for o in outcomes if o.action == "rejected"
             ],
+            per_task=report["per_task"],
+            critic_trust={o.name: o.critic_weight for o in outcomes if o.critic_weight is not None},
             runs_stored=stored,
             seconds=seconds,
         )

@@ -16,7 +16,7 @@ text instruction (`chk ...?`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,6 +24,7 @@ import torch
 from agent.refine.evaluate import verdict_scores
 from bench import formats
 from bench.tasks import Task
+from critics import AllOf, ConfidenceCritic, CriticFormat, CritiqueRequest, SoftPromptCritic
 
 if TYPE_CHECKING:
     from prompts import FrozenLM, SoftPrompt
@@ -130,3 +131,30 @@ def critic_prf(
     """The critic's precision / recall / F1 at catching the wrong answers among `cases`."""
     pred = (p_wrong(lm, cases, prompt) > 0).tolist()
     return prf(pred, [not t.check(x, a) for t, x, a in cases])
+
+
+def loop_critic_prf(
+    lm: FrozenLM,
+    cases: Sequence[tuple[Task, str, str]],
+    critique: SoftPrompt,
+    task_prompts: Mapping[str, SoftPrompt],
+    threshold: float,
+) -> dict:
+    """Precision / recall / F1 of the loop's default critic among `cases`.
+
+    That critic is what `agent.graph` builds when it is given none: the task prompt's confidence
+    in the answer (`critics.ConfidenceCritic`), then the critique prompt on what passed.
+    """
+    fmt = CriticFormat(task_labels={t.name: t.instruction for t, _, _ in cases})
+    judge = SoftPromptCritic(lm, critique, fmt=fmt, with_feedback=False)
+    pred: list[bool] = []
+    wrong: list[bool] = []
+    for name, prompt in task_prompts.items():
+        rows = [(t, x, a) for t, x, a in cases if t.name == name]
+        critic = AllOf([ConfidenceCritic(lm, prompt, threshold=threshold), judge])
+        for s in range(0, len(rows), CHUNK):
+            chunk = rows[s : s + CHUNK]
+            requests = [CritiqueRequest(task=t.name, input=x, answer=a) for t, x, a in chunk]
+            pred += [not v.passed for v in critic.critique_batch(requests)]
+            wrong += [not t.check(x, a) for t, x, a in chunk]
+    return prf(pred, wrong)

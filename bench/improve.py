@@ -17,12 +17,24 @@ from pathlib import Path
 
 from bench.cycles import CycleConfig, Cycles
 
+# Twice the demo's traffic: 12 oracle labels per task per cycle instead of 6. The refiner learns
+# from labels (the critic's passes are not precise enough on weak prompts to be trusted), and a
+# simulation of the label-only refiner gained +17 points in 5 cycles at 12 labels per task per
+# cycle against +11 at 6.
+REQUESTS_PER_CYCLE = 720
+
 
 def main(argv: list[str] | None = None) -> None:
     defaults = CycleConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cycles", type=int, default=defaults.cycles)
-    parser.add_argument("--requests-per-cycle", type=int, default=defaults.requests_per_cycle)
+    parser.add_argument(
+        "--requests-per-cycle",
+        type=int,
+        default=REQUESTS_PER_CYCLE,
+        help=f"traffic per cycle (default {REQUESTS_PER_CYCLE}; the demo sends "
+        f"{defaults.requests_per_cycle})",
+    )
     parser.add_argument("--eval-per-task", type=int, default=defaults.eval_per_task)
     parser.add_argument("--label-fraction", type=float, default=defaults.label_fraction)
     parser.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
@@ -58,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
                     f" ({row.seconds:.0f}s)",
                     flush=True,
                 )
+                tasks = " ".join(f"{k} {v:.0%}" for k, v in row.per_task.items())
+                trusted = ", ".join(f"{k} {w:.2f}" for k, w in row.critic_trust.items() if w)
+                print(f"  per task: {tasks}; critic passes used: {trusted or 'none'}", flush=True)
         engine.store.close()
     if args.json:
         print(

@@ -9,9 +9,10 @@ critic's verdicts but never shown to the loop), and prints:
 - the critic's precision / recall at catching wrong attempts (every judged attempt);
 - where the time goes: model calls vs graph + store overhead.
 
-`--critic oracle` swaps the learned critic for the exact checker: an upper bound that separates
-what the loop's machinery (explore several revisions, keep the best) can do from what the
-critic lets it do.
+`--critic learned` (default) is the critic the loop builds when given none: the task prompt's
+confidence, then the critique prompt. `--critic critique` leaves confidence out. `--critic
+oracle` swaps in the exact checker: an upper bound that separates what the loop's machinery
+(explore several revisions, keep the best) can do from what the critic lets it do.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from bench.evaluation import prf
 from bench.tasks import TASKS
 from critics import OracleCritic
 
-CRITICS = ("learned", "oracle")
+CRITICS = ("learned", "critique", "oracle")
 
 
 def summarise(states: list[LoopState], wall_s: float) -> dict:
@@ -76,7 +77,9 @@ def run(
         db_url = f"sqlite:///{Path(tmp) / 'loop.db'}"
         setup = open_setup(db_url=db_url, home=Path(tmp), auto_upgrade=True)
         config = LoopConfig(max_rounds=max_rounds, seed=seed)
-        exact = None  # None: the learned critic under the shipped critique prompt
+        if critic == "critique":
+            config = config.model_copy(update={"confidence_threshold": None})
+        exact = None  # None: the loop's default critic (confidence, then the critique prompt)
         if critic == "oracle":
             exact = OracleCritic(
                 {k: t.check for k, t in TASKS.items()}, {k: t.hint for k, t in TASKS.items()}
@@ -112,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
         "--critic",
         choices=CRITICS,
         default="learned",
-        help="learned: the critique prompt (default); oracle: the exact checker, an upper bound",
+        help="learned: the loop's default, the task prompt's confidence then the critique prompt; "
+        "critique: the critique prompt alone; oracle: the exact checker, an upper bound",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -6,11 +6,13 @@ text instruction (`rev:abc=`), with no instruction (`abc=`), and with the shippe
 recall and F1 at catching wrong answers among the base model's OWN answers to the same test
 inputs (text instruction; greedy, and sampled at T=0.7 and T=1.0), labelled by the oracle; the
 verdict is P(`n`) > P(`y`) for the first token. The text-instructed judge (`chk ...?`) is
-reported alongside as the baseline the prompt has to beat.
+reported alongside as the baseline the prompt has to beat, and so is the critic the loop uses
+by default: the shipped task prompt's confidence in the answer (`critics.ConfidenceCritic`),
+then the critique prompt.
 
 `--json` prints `{"tasks": {NAME: {"text_instruction_acc", "no_instruction_acc",
 "soft_prompt_acc", "n_tokens", "trainable_params", ...}}, "critic": {"precision", "recall",
-"f1", ...}}` with accuracies as fractions.
+"f1", ...}, "loop_critic": {"precision", "recall", "f1", ...}}` with accuracies as fractions.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 
 import torch
 
+from agent.graph import LoopConfig
 from bench import evaluation as ev
 from bench.tasks import TASKS
 from bench.world import CRITIQUE, default_prompt_path, reference_model_path
@@ -32,9 +35,10 @@ def run(n: int = 200, seed: int = 0) -> dict:
     lm = FrozenLM.from_pretrained(reference_model_path())
     tasks: dict[str, dict] = {}
     cases = []
+    prompts = {}
     for task in TASKS.values():
         pairs = task.split("test", n, seed=seed)
-        prompt = SoftPrompt.load(default_prompt_path(task.name), lm=lm)
+        prompt = prompts[task.name] = SoftPrompt.load(default_prompt_path(task.name), lm=lm)
         tasks[task.name] = {
             "text_instruction_acc": ev.accuracy(lm, task, pairs, "text"),
             "no_instruction_acc": ev.accuracy(lm, task, pairs, "none"),
@@ -54,7 +58,17 @@ def run(n: int = 200, seed: int = 0) -> dict:
     critic["per_task"] = {
         name: ev.critic_prf(lm, [c for c in cases if c[0].name == name], critique) for name in TASKS
     }
-    return {"tasks": tasks, "critic": critic}
+    threshold = LoopConfig().confidence_threshold
+    assert threshold is not None
+    loop_critic = ev.loop_critic_prf(lm, cases, critique, prompts, threshold)
+    loop_critic["confidence_threshold"] = threshold
+    loop_critic["per_task"] = {
+        name: ev.loop_critic_prf(
+            lm, [c for c in cases if c[0].name == name], critique, prompts, threshold
+        )
+        for name in TASKS
+    }
+    return {"tasks": tasks, "critic": critic, "loop_critic": loop_critic}
 
 
 def _prf(m: dict) -> str:
@@ -72,7 +86,7 @@ def table(result: dict) -> str:
             f" | {r['no_instruction_acc']:.1%}"
             f" | {r['soft_prompt_acc']:.1%} | {r['n_tokens']} | {r['trainable_params']} |"
         )
-    c, j = result["critic"], result["critic"]["text_judge"]
+    c, j, lc = result["critic"], result["critic"]["text_judge"], result["loop_critic"]
     lines += [
         "",
         f"Critic on the model's own test answers ({c['n']} answers, {c['wrong']} wrong):",
@@ -81,7 +95,18 @@ def table(result: dict) -> str:
         "|---|---|---|---|---|",
         f"| critique soft prompt | {c['n_tokens']} | {_prf(c)} |",
         f"| text instruction `chk ` | 4 | {_prf(j)} |",
+        f"| the loop's critic: task prompt's confidence ≥ {lc['confidence_threshold']}, "
+        f"then the critique prompt | {c['n_tokens']} | {_prf(lc)} |",
+        "",
+        "Per task (prompt: the critique prompt alone; loop: the loop's critic):",
+        "",
+        "| task | answers | wrong | prompt P | prompt R | prompt F1 | loop P | loop R | loop F1 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    for name, m in c["per_task"].items():
+        lines.append(
+            f"| {name} | {m['n']} | {m['wrong']} | {_prf(m)} | {_prf(lc['per_task'][name])} |"
+        )
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from critics.confidence import Doubt, position_hint
 from prompts.errors import SoftloopError
 
 Split = Literal["train", "dev", "test"]
@@ -59,6 +60,7 @@ class Task:
     max_difficulty: int  # top of the pre-training range
     min_train_difficulty: int = 1  # bottom of the pre-training range
     description: str = ""
+    numeric: bool = False  # the answer is a number: hints say too big / too small
 
     def check(self, input: str, answer: str) -> bool:
         """The exact oracle: is `answer` the right answer to `input`?"""
@@ -117,6 +119,23 @@ def _number_hint(expected: str, got: str) -> str:
     if have == want:
         return "ok" if got == expected else "leading zero"
     return "too big" if have > want else "too small"
+
+
+def doubt_hint(task: str, doubt: Doubt) -> str:
+    """A confidence critic's doubt in the words of the task's hints (see `Task.hint`).
+
+    For numbers, where the model would have written a bigger digit (or more digits) the answer
+    is too small; a smaller digit (or stopping sooner), too big. Strings say where.
+    """
+    if task not in TASKS or not TASKS[task].numeric:
+        return position_hint(task, doubt)
+    if doubt.token == "":
+        return "too small"  # the model expected more digits
+    if doubt.preferred == "":
+        return "too big"  # the model would have stopped sooner
+    if not (doubt.token.isdigit() and doubt.preferred.isdigit()):
+        return "not a number"
+    return "too small" if doubt.preferred > doubt.token else "too big"
 
 
 # ---------------------------------------------------------------- generators
@@ -197,6 +216,7 @@ def _number_task(name, instruction, generate, solve, *, default, easy, top, desc
         easy_difficulty=easy,
         max_difficulty=top,
         description=description,
+        numeric=True,
     )
 
 

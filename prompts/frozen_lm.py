@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
 PromptsArg = SoftPrompt | Sequence[SoftPrompt | None] | None
 
 _FINGERPRINT_ROWS = 4096  # rows hashed per chunk, so a 150k-vocab model needs no fp32 copy
+
+
+@dataclass(frozen=True)
+class TokenChoices:
+    """Per target position `(B, L)`, zero where `mask` is False (left padding)."""
+
+    target_ids: torch.Tensor  # the target's tokens
+    logprobs: torch.Tensor  # log P(target token)
+    top_ids: torch.Tensor  # the model's most likely token at that position
+    top_logprobs: torch.Tensor  # its log-prob
+    mask: torch.Tensor  # True on target positions
 
 
 class FrozenLM:
@@ -228,6 +240,46 @@ class FrozenLM:
         prefix: PrefixCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probs of each target token and a mask of which positions are targets: `(B, L)`."""
+        logp, labels, mask = self._target_logp(
+            inputs, targets, prompts, add_eos, padding_side, prefix
+        )
+        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, L)
+        return picked * mask, mask
+
+    @torch.no_grad()
+    def token_choices(
+        self,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        prompts: PromptsArg,
+        add_eos: bool = True,
+        prefix: PrefixCache | None = None,
+    ) -> TokenChoices:
+        """How sure the model was of each target token, and which token it would have chosen.
+
+        One forward pass; what a confidence critic reads to say where an answer goes wrong.
+        """
+        logp, labels, mask = self._target_logp(inputs, targets, prompts, add_eos, "left", prefix)
+        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        top_logp, top_ids = logp.max(dim=-1)
+        return TokenChoices(
+            target_ids=labels.clamp(min=0) * mask,
+            logprobs=picked * mask,
+            top_ids=top_ids * mask,
+            top_logprobs=top_logp * mask,
+            mask=mask,
+        )
+
+    def _target_logp(
+        self,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        prompts: PromptsArg,
+        add_eos: bool,
+        padding_side: PaddingSide,
+        prefix: PrefixCache | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-softmax over the positions that predict targets `(B, L, V)`, labels, mask."""
         kwargs, labels = self.model_kwargs(inputs, prompts, targets, add_eos, padding_side, prefix)
         labels = labels[:, 1:]  # (B, T-1) token at t+1 is predicted at t
         keep = 0
@@ -239,9 +291,7 @@ class FrozenLM:
         logits = logits[:, :-1]  # (B, L, V)
         labels = labels[:, labels.shape[1] - logits.shape[1] :]  # (B, L)
         mask = labels != IGNORE  # (B, L)
-        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, L, V)
-        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, L)
-        return picked * mask, mask
+        return torch.log_softmax(logits.float(), dim=-1), labels, mask
 
     def loss(
         self,

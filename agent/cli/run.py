@@ -22,20 +22,28 @@ from agent.cli.options import db_option, echo_json, json_option, model_option
     default=None,
     help="Attempts allowed, the first included (default: 3).",
 )
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="An answer fails when the task prompt gave any of its tokens less than this "
+    "probability (default: 0.6); 0 leaves confidence out and the critique prompt judges alone.",
+)
 @model_option
 @db_option
 @json_option
 @click.argument("input_text", metavar="INPUT")
-def run(task, max_rounds, model_path, db_url, as_json, input_text):
+def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
     """Send one request through the loop and print its trajectory and run id.
 
     \b
     Examples:
       softloop run --task reverse abcdef
-      softloop run --task add --max-rounds 5 --json 1234+5678
+      softloop run --task add --max-rounds 5 --json 12+5
+      softloop run --task sort --confidence 0.8 qwerty
       softloop run --model ./my-model --task summarise "some text"
     """
-    from agent.graph import LoopState
+    from agent.graph import LoopConfig, LoopState
 
     setup = open_for_cli(model_path, db_url)
     # The loop logs a failed store write; this command prints it once, as a warning, below.
@@ -44,7 +52,11 @@ def run(task, max_rounds, model_path, db_url, as_json, input_text):
     try:
         setup.check_task(task)
         state = {"task": task, "input": input_text, "max_rounds": max_rounds}
-        final = LoopState.model_validate(setup.graph().invoke(state))
+        config = LoopConfig()
+        if confidence is not None:
+            update = {"confidence_threshold": confidence or None}
+            config = config.model_copy(update=update)
+        final = LoopState.model_validate(setup.graph(config=config).invoke(state))
     finally:
         logging.getLogger("softloop.loop").removeHandler(muted)
         setup.close()

@@ -22,6 +22,15 @@ class LoopConfig(BaseModel):
         le=64,
         description="Fresh samples from the task prompt added to the revise candidates.",
     )
+    # The learned critic first reads how sure the task prompt was of each token of the answer
+    # (critics.ConfidenceCritic): an answer fails when its least likely token is below this.
+    # Measured on the reference world (README, "Critics"); None leaves confidence out.
+    confidence_threshold: float | None = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Least-token probability under the task prompt at which an answer passes.",
+    )
     temperature: float = Field(default=0.8, gt=0.0, le=5.0, description="For sampled candidates.")
     max_new_tokens: int = Field(default=32, ge=1, le=4096)
     # How a revise request is shown to the model; the revise prompt's template adds the `>`.

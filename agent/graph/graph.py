@@ -22,7 +22,7 @@ from agent.graph.config import LoopConfig
 from agent.graph.nodes import LoopDeps, Oracle
 from agent.graph.prompt_source import FixedPrompts, PromptSource
 from agent.graph.state import LoopState
-from critics import Critic
+from critics import Critic, DoubtHint, position_hint
 from prompts import FrozenLM, SoftPrompt
 
 # What a transient model-call failure looks like; anything else is a bug and fails the run.
@@ -40,6 +40,7 @@ def build_graph(
     oracle: Oracle | None = None,
     config: LoopConfig | None = None,
     checkpointer: Any = None,
+    doubt_hint: DoubtHint | None = None,
     name: str = "softloop",
 ):
     """Compile the generate → critique → revise loop.
@@ -52,6 +53,8 @@ def build_graph(
     store: an `agent.Store`; every run is written there with its attempts and critiques.
     oracle: `(task, input, answer) -> bool | None`, the exact truth stored beside the critic's
         verdict (never shown to the loop) so the refiner can learn from the critic's mistakes.
+    doubt_hint: `(task, Doubt) -> feedback`, the words the confidence critic uses to say where
+        an answer goes wrong (default `at K` / `too short` / `too long`).
     checkpointer: a LangGraph checkpointer; with one, an interrupted run resumes from its last
         step (invoke again with `None` and the same `thread_id`).
     """
@@ -69,6 +72,7 @@ def build_graph(
         checks=checks,
         store=store,
         oracle=oracle,
+        doubt_hint=doubt_hint or position_hint,
     )
 
     def bind(fn):

@@ -17,7 +17,17 @@ from agent.graph.config import LoopConfig
 from agent.graph.prompt_source import PromptRef, PromptSource
 from agent.graph.recording import record_run
 from agent.graph.state import Attempt, Candidate, LoopState
-from critics import AllOf, Critic, CriticFormat, Critique, CritiqueRequest, SoftPromptCritic
+from critics import (
+    AllOf,
+    ConfidenceCritic,
+    Critic,
+    CriticFormat,
+    Critique,
+    CritiqueRequest,
+    DoubtHint,
+    SoftPromptCritic,
+    position_hint,
+)
 from prompts import FrozenLM, SoftloopError, SoftPrompt
 
 log = logging.getLogger("softloop.loop")
@@ -35,22 +45,47 @@ class LoopDeps:
     checks: Sequence[Critic] = ()
     store: Any = None  # agent.store.Store; untyped here to keep the store optional
     oracle: Oracle | None = None
-    _critics: dict[PromptRef, Critic] = field(default_factory=dict)
+    doubt_hint: DoubtHint = position_hint
+    _critics: dict[tuple[PromptRef | None, PromptRef], Critic] = field(default_factory=dict)
 
     def critic_for(self, state: LoopState) -> Critic:
-        """The run's critic: the given one, else the learned critic under its critique prompt."""
+        """The run's critic: the checks, then the given critic, else the learned one.
+
+        The learned critic is the task prompt's own confidence in the answer (unless
+        `config.confidence_threshold` is None) followed by the critique prompt: confidence
+        catches the mistakes the model was unsure of, and names where; the critique prompt
+        judges what is left.
+        """
         assert state.selection is not None
-        ref = state.selection.critique
-        if self.critic is None and ref is None:
+        sel, cfg = state.selection, self.config
+        key = (sel.critique, sel.task)
+        if key in self._critics:
+            return self._critics[key]
+        parts = list(self.checks)
+        if self.critic is not None:
+            parts.append(self.critic)
+        else:
+            if cfg.confidence_threshold is not None:
+                parts.append(
+                    ConfidenceCritic(
+                        self.lm,
+                        self.source.load(sel.task),
+                        threshold=cfg.confidence_threshold,
+                        hint=self.doubt_hint,
+                    )
+                )
+            if sel.critique is not None:
+                fmt = CriticFormat(task_labels=cfg.task_labels)
+                parts.append(SoftPromptCritic(self.lm, self.source.load(sel.critique), fmt=fmt))
+        if not parts:
             raise SoftloopError(
-                "the loop has no critic: pass critic= to build_graph or give the prompt "
-                "source a critique prompt"
+                "the loop has no critic: pass critic= to build_graph, give the prompt source a "
+                "critique prompt, or set LoopConfig.confidence_threshold"
             )
-        key = ref or PromptRef(name="<given>", version=0)
-        if key not in self._critics:
-            fmt = CriticFormat(task_labels=self.config.task_labels)
-            learned = self.critic or SoftPromptCritic(self.lm, self.source.load(ref), fmt=fmt)
-            self._critics[key] = AllOf([*self.checks, learned]) if self.checks else learned
+        if len(parts) == 1:
+            self._critics[key] = parts[0]
+        else:
+            self._critics[key] = AllOf(parts, name=" + ".join(p.name for p in parts))
         return self._critics[key]
 
 

@@ -86,3 +86,24 @@ def test_unknown_names_are_clear_errors():
         get_task("reverse").split("val", 3)
     with pytest.raises(SoftloopError, match="difficulty"):
         get_task("reverse").split("test", 3, difficulty=0)
+
+
+def test_doubt_hint_speaks_each_tasks_hint_words() -> None:
+    from bench.tasks import doubt_hint
+    from critics import Doubt
+
+    def doubt(token: str, preferred: str) -> Doubt:
+        return Doubt(offset=1, token=token, preferred=preferred, probability=0.2)
+
+    # Numbers: the digit the model would rather have written says which way the answer is off.
+    assert doubt_hint("add", doubt("3", "5")) == "too small"
+    assert doubt_hint("double", doubt("8", "2")) == "too big"
+    assert doubt_hint("vowels", doubt("", "1")) == "too small"  # ended before a digit it expected
+    assert doubt_hint("add", doubt("4", "")) == "too big"  # one digit more than it expected
+    assert doubt_hint("add", doubt("x", "4")) == "not a number"
+    # Strings: where, as the string tasks' hints say it.
+    assert doubt_hint("reverse", doubt("q", "r")) == "at 2"
+    assert doubt_hint("sort", doubt("", "z")) == "too short"
+    assert doubt_hint("dedup", doubt("a", "")) == "too long"
+    for name in ("add", "double", "vowels"):
+        assert doubt_hint(name, doubt("3", "5")) in {"too small", "too big", "not a number"}

@@ -132,3 +132,19 @@ def test_public_api_is_exported() -> None:
     }
     assert contract <= set(prompts.__all__)
     assert all(hasattr(prompts, name) for name in prompts.__all__)
+
+
+def test_token_choices_agree_with_token_logprobs_and_the_models_argmax(llama) -> None:
+    prompt = SoftPrompt.from_init(llama, 3, init="vocab", seed=4)
+    inputs, targets = ["ab", "c"], ["xyz", "q"]
+    choices = llama.token_choices(inputs, targets, prompt)
+    picked, mask = llama.token_logprobs(inputs, targets, prompt)
+    assert torch.equal(choices.mask, mask)
+    assert torch.allclose(choices.logprobs, picked, atol=1e-6)
+    assert (choices.top_logprobs >= choices.logprobs - 1e-6).all()
+    # The top token is the argmax of the logits over `input + target`: the last len(target) + 1
+    # positions of each left-padded row predict the target's tokens and then EOS.
+    logits = llama.logits([x + t for x, t in zip(inputs, targets, strict=True)], prompt)
+    for i, t in enumerate(targets):
+        want = logits[i, -(len(t) + 1) :].argmax(-1)
+        assert choices.top_ids[i][mask[i]].tolist() == want.tolist()

@@ -46,6 +46,23 @@ def test_run_json_is_the_final_state(store: Store, registered, model_dir) -> Non
     assert store.get_run(state["run_id"]).final_output == state["final_output"]
 
 
+def test_confidence_option_sets_or_leaves_out_the_confidence_critic(
+    store: Store, registered, model_dir
+) -> None:
+    def first_critic(*extra: str) -> str:
+        args = ("run", "--model", str(model_dir), "--task", TASK, "--max-rounds", "1", "--json")
+        result = invoke(store, *args, *extra, "x1")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["attempts"][0]["critique"]
+
+    # Untrained prompts are unsure: confidence fails the answer before the critique prompt reads
+    # it; a threshold of 0 passes everything, so confidence is left out and the critique prompt
+    # judges alone.
+    assert first_critic()["critic"] == f"confidence:{TASK}@1"
+    assert first_critic("--confidence", "0")["critic"] == "critique@1"
+    assert invoke(store, "run", "--confidence", "1.5", "--task", TASK, "x").exit_code == 2
+
+
 def test_unknown_task_is_one_line_and_exit_1(store: Store, registered, model_dir, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--db", store.url, "--model", str(model_dir), "--task", "nope", "abc"])

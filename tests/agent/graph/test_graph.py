@@ -72,9 +72,29 @@ def test_recursion_limit_is_set_explicitly(lm, free_prompts) -> None:
     assert graph.config["recursion_limit"] == LoopConfig(max_rounds=4).recursion_limit
 
 
-def test_without_a_critic_or_critique_prompt_the_error_says_what_to_do(lm, free_prompts) -> None:
+def test_without_any_critic_the_error_says_what_to_do(lm, free_prompts) -> None:
+    no_confidence = FAST.model_copy(update={"confidence_threshold": None})
     with pytest.raises(Exception, match="no critic"):
-        run(build_graph(lm, free_prompts, config=FAST))
+        run(build_graph(lm, free_prompts, config=no_confidence))
+
+
+def test_by_default_the_task_prompts_confidence_judges_the_answer(lm, const_prompts) -> None:
+    # No critic given and no critique prompt: the task prompt's own confidence is the critic.
+    state = run(build_graph(lm, const_prompts, config=FAST))
+    assert state.status == "passed" and state.final_output == "7"
+    assert state.attempts[0].critique.critic == "confidence:const@1"
+
+
+def test_a_doubtful_answer_is_revised_with_feedback_on_where_it_goes_wrong(
+    lm, free_prompts
+) -> None:
+    # Untrained prompts are unsure of everything they write: every attempt fails on confidence
+    # and hands the revise step a position, not an empty string.
+    state = run(build_graph(lm, free_prompts, max_rounds=2, config=FAST), "345")
+    assert state.status == "gave_up" and len(state.attempts) == 2
+    first = state.attempts[0].critique
+    assert first.critic == "confidence:free@1" and first.score < 0.6
+    assert first.feedback in {"too short", "too long"} or first.feedback.startswith("at ")
 
 
 class SwitchingSource:
