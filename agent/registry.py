@@ -73,16 +73,20 @@ class PromptRegistry:
 
     def select(self, task: str) -> PromptSelection:
         """The active versions this run will use."""
-        row = self.store.active_version(task)
-        if row is None:
+        names = [n for n in (task, self.critique_name, self.revise_name) if n]
+        active = self.store.active_versions(names)  # one query per run, not three
+        if task not in active:
             raise RegistryError(
                 f"no active prompt for task {task!r}; train one with `softloop train` and "
                 "register it with `softloop prompts add DIR --active`"
             )
+
+        def ref(name: str | None) -> PromptRef | None:
+            row = active.get(name) if name else None
+            return PromptRef(name=row.name, version=row.version) if row else None
+
         return PromptSelection(
-            task=PromptRef(name=row.name, version=row.version),
-            critique=self._active_ref(self.critique_name),
-            revise=self._active_ref(self.revise_name),
+            task=ref(task), critique=ref(self.critique_name), revise=ref(self.revise_name)
         )
 
     def load(self, ref: PromptRef) -> SoftPrompt:
@@ -95,10 +99,6 @@ class PromptRegistry:
         with self._lock:
             self._cache[ref] = prompt
         return prompt
-
-    def _active_ref(self, name: str | None) -> PromptRef | None:
-        row = self.store.active_version(name) if name else None
-        return PromptRef(name=row.name, version=row.version) if row else None
 
     def _load_row(self, row: PromptVersion) -> SoftPrompt:
         path = verified_path(row, "restore the file or roll back to another version")

@@ -16,6 +16,7 @@ refiners on machines with skewed clocks agree on when a lease ends.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -102,6 +103,15 @@ def active_version(session: Session, name: str) -> PromptVersion | None:
     return session.scalar(
         select(PromptVersion).where(PromptVersion.name == name, PromptVersion.status == "active")
     )
+
+
+def active_versions(session: Session, names: Sequence[str]) -> dict[str, PromptVersion]:
+    rows = session.scalars(
+        select(PromptVersion).where(
+            PromptVersion.name.in_(list(names)), PromptVersion.status == "active"
+        )
+    )
+    return {row.name: row for row in rows}
 
 
 def promote(session: Session, name: str, version: int) -> PromptVersion:

@@ -18,7 +18,7 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -380,6 +380,10 @@ class Store:
 
     def active_version(self, name: str) -> PromptVersion | None:
         return self._read(lambda s: registry.active_version(s, name))
+
+    def active_versions(self, names: Sequence[str]) -> dict[str, PromptVersion]:
+        """The active version of each name that has one, in one query (a run's prompt pick)."""
+        return self._read(lambda s: registry.active_versions(s, names))
 
     def set_status(self, name: str, version: int, status: str) -> PromptVersion:
         """Set a version's status (use `promote` to make one active)."""

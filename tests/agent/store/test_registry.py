@@ -63,6 +63,17 @@ def test_promote_and_rollback(store: Store) -> None:
         store.promote("reverse", 9)
 
 
+def test_active_versions_reads_several_names_at_once(store: Store) -> None:
+    _register(store)
+    _register(store, "critique", n=2)
+    _register(store, "revise", n=1)  # never promoted: no active version
+    store.promote("reverse", 2)
+    store.promote("critique", 1)
+    active = store.active_versions(["reverse", "critique", "revise", "nope"])
+    assert {name: row.version for name, row in active.items()} == {"reverse": 2, "critique": 1}
+    assert store.active_versions([]) == {}
+
+
 def test_the_database_allows_one_active_version_per_name(store: Store) -> None:
     store.add_prompt_version("add", "task", "/a1", "0" * 64, status="active")
     with pytest.raises(StoreError):
