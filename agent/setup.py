@@ -139,19 +139,28 @@ def open_setup(
     home = Path(home) if home is not None else softloop_home()
     reference = _is_reference(model)
     store = _open_store(db_url, home, auto_upgrade)
-    if reference:
-        from bench.world import reference_model_path
-
-        lm = FrozenLM.from_pretrained(str(reference_model_path()))
-        lm.model_id = REFERENCE_MODEL_ID
-    else:
-        assert model is not None
-        lm = FrozenLM.from_pretrained(model)
+    lm = load_model(model)
     fit_threads(lm.model)
     registry = PromptRegistry(store, lm, home / "prompts")
     if not reference:
         return Setup(lm=lm, store=store, registry=registry)
     return _reference_setup(lm, store, registry, defaults)
+
+
+def load_model(model: str | None) -> FrozenLM:
+    """A causal LM by local path or hub id; None (or its path) for the embedded reference model.
+
+    The reference model is stamped with one id whatever the install path, so prompts trained
+    for it in one checkout match it in another.
+    """
+    if not _is_reference(model):
+        assert model is not None
+        return FrozenLM.from_pretrained(model)
+    from bench.world import reference_model_path
+
+    lm = FrozenLM.from_pretrained(str(reference_model_path()))
+    lm.model_id = REFERENCE_MODEL_ID
+    return lm
 
 
 def _is_reference(model: str | None) -> bool:

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from agent.cli.options import echo_json, json_option, model_option
-from agent.cli.train import require_model
 from prompts.errors import SoftloopError
 
 _dir = click.Path(file_okay=False, path_type=Path)
@@ -56,7 +55,7 @@ def export_peft_cmd(prompt_dir: Path, out_dir: Path, base_model: str | None, as_
 def import_peft_cmd(
     peft_dir: Path, out_dir: Path, model_path: str | None, name: str | None, as_json: bool
 ) -> None:
-    """Import a PEFT PROMPT_TUNING adapter as a softloop prompt for --model.
+    """Import a PEFT PROMPT_TUNING adapter as a softloop prompt for --model (default: embedded).
 
     The model is needed to check the hidden size and to stamp the prompt with its fingerprint.
 
@@ -64,11 +63,11 @@ def import_peft_cmd(
     Example:
       softloop import-peft ./add-peft prompts/add --model ./tiny-llama
     """
-    model = require_model(model_path)
-    from prompts import FrozenLM, import_peft
+    from agent.setup import load_model
+    from prompts import import_peft
 
     try:
-        lm = FrozenLM.from_pretrained(model)
+        lm = load_model(model_path)
         prompt = import_peft(peft_dir, lm, name=name)
         if name is None and prompt.manifest.extra.get("imported_from") == "peft":
             prompt.manifest.name = out_dir.name

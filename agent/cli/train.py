@@ -11,16 +11,6 @@ from agent.cli.options import echo_json, json_option, model_option
 from prompts.errors import SoftloopError
 
 
-def require_model(model_path: str | None) -> str:
-    """The embedded reference model does not exist yet, so --model is required for now."""
-    if not model_path:
-        raise click.UsageError(
-            "--model is required for now (the embedded reference model is not built yet); "
-            "pass --model PATH_OR_ID of a Hugging Face causal LM"
-        )
-    return model_path
-
-
 @click.command()
 @model_option
 @click.option(
@@ -88,10 +78,10 @@ def train(
       softloop train --model ./tiny-llama --data add.jsonl --out prompts/add \\
           --init-text "add:" --template "{input}=" --dev add-dev.jsonl
     """
-    model = require_model(model_path)
     if init == "text" and not init_text:
         raise click.UsageError("--init text needs --init-text 'INSTRUCTION'; or use --init vocab")
-    from prompts import FrozenLM, SoftPrompt, TrainConfig, read_jsonl, train_prompt
+    from agent.setup import load_model
+    from prompts import SoftPrompt, TrainConfig, read_jsonl, train_prompt
     from prompts.threads import fit_threads
 
     if as_json:  # keep stderr quiet too, not just stdout clean
@@ -103,7 +93,7 @@ def train(
     try:
         train_set = read_jsonl(data_path)
         dev_set = read_jsonl(dev_path) if dev_path is not None else None
-        lm = FrozenLM.from_pretrained(model)
+        lm = load_model(model_path)
         fit_threads(lm.model)
         init = init or ("text" if init_text else "vocab")
         prompt = SoftPrompt.from_init(

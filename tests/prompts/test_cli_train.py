@@ -83,9 +83,16 @@ def test_text_init_without_text_is_a_usage_error(
     assert result.exit_code == 2 and "--init text needs --init-text" in result.output
 
 
-def test_train_without_model_says_it_is_required(data: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "o")])
-    assert result.exit_code != 0 and "--model is required for now" in result.output
+def test_train_without_model_trains_for_the_embedded_reference_model(
+    data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "o"
+    result = invoke("train", "--data", str(data), "--out", str(out), "--steps", "2", "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    # The reference model's stable id, whatever the install path, so the registry accepts it.
+    assert manifest["base_model_id"] == "softloop/reference"
+    assert manifest["hidden_size"] == 128
 
 
 def test_peft_export_then_import(saved_model: Path, tmp_path: Path) -> None:
