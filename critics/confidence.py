@@ -1,11 +1,11 @@
 """A critic that reads the solver's own doubt: how sure was the model of each step of its answer?
 
 A tiny model's judge cannot see its own mistakes: on the reference world the critique prompt
-ranks a task's wrong answers above its right ones no better than chance (AUC 0.49-0.64), yet
-the probability the task prompt gives each token of an answer separates them well (AUC 0.77-0.92
-on the model's own greedy answers; README, "Critics"). So this critic scores an answer by its
-least likely step under the task prompt, the end of the answer included: one doubtful step
-makes the whole answer suspect, however sure the others were.
+ranks a task's wrong answers above its right ones no better than chance (AUC 0.37-0.64), yet
+the probability the task prompt gives each token of an answer separates them well (AUC 0.68-0.94
+on the model's own greedy answers, `add` aside; README, "Reference world"). So this critic
+scores an answer by its least likely step under the task prompt, the end of the answer
+included: one doubtful step makes the whole answer suspect, however sure the others were.
 
 The feedback names the first doubtful step in the words the reference model's revise ability
 was trained on (`at 3`, `too short`, `too long`); pass `hint` for other words.
@@ -80,10 +80,13 @@ class ConfidenceCritic(BatchedCritic):
     def critique_batch(self, requests: Sequence[CritiqueRequest]) -> list[Critique]:
         out = []
         for r, (probs, doubt_at) in zip(requests, self._read(requests), strict=True):
-            score = min(probs, default=1.0)
+            # No step at all: an empty answer from a model without an end-of-text token.
+            score = min(probs, default=0.0)
             verdict = verdict_of(score, self.threshold)
             feedback = ""
-            if verdict == "fail":
+            if not probs:
+                feedback = "empty answer"
+            elif verdict == "fail":
                 first = next(j for j, p in enumerate(probs) if p < self.threshold)
                 feedback = self.hint(r.task, doubt_at(first))
             out.append(Critique(verdict=verdict, score=score, feedback=feedback, critic=self.name))

@@ -24,7 +24,7 @@ class LoopConfig(BaseModel):
     )
     # The learned critic first reads how sure the task prompt was of each token of the answer
     # (critics.ConfidenceCritic): an answer fails when its least likely token is below this.
-    # Measured on the reference world (README, "Critics"); None leaves confidence out.
+    # Measured on the reference world (README, "The critic"); None leaves confidence out.
     confidence_threshold: float | None = Field(
         default=0.6,
         ge=0.0,
