@@ -29,10 +29,12 @@ import random
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from critics.confidence import Doubt, position_hint
 from prompts.errors import SoftloopError
+
+if TYPE_CHECKING:
+    from critics import Doubt
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
@@ -128,6 +130,8 @@ def doubt_hint(task: str, doubt: Doubt) -> str:
     is too small; a smaller digit (or stopping sooner), too big. Strings say where.
     """
     if task not in TASKS or not TASKS[task].numeric:
+        from critics import position_hint  # here: importing the task suite needs no torch
+
         return position_hint(task, doubt)
     if doubt.token == "":
         return "too small"  # the model expected more digits

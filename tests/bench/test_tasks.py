@@ -107,3 +107,12 @@ def test_doubt_hint_speaks_each_tasks_hint_words() -> None:
     assert doubt_hint("dedup", doubt("a", "")) == "too long"
     for name in ("add", "double", "vowels"):
         assert doubt_hint(name, doubt("3", "5")) in {"too small", "too big", "not a number"}
+
+
+def test_the_task_suite_imports_without_torch() -> None:
+    # `from bench import TASKS` is how a user reads the tasks; it must not pay for torch.
+    import subprocess
+    import sys
+
+    code = "import sys, bench; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
