@@ -129,32 +129,53 @@ def critic_prf(
     lm: FrozenLM, cases: Sequence[tuple[Task, str, str]], prompt: SoftPrompt | None
 ) -> dict:
     """The critic's precision / recall / F1 at catching the wrong answers among `cases`."""
-    pred = (p_wrong(lm, cases, prompt) > 0).tolist()
-    return prf(pred, [not t.check(x, a) for t, x, a in cases])
+    return prf(critic_flags(lm, cases, prompt), [not t.check(x, a) for t, x, a in cases])
 
 
-def loop_critic_prf(
+def critic_flags(
+    lm: FrozenLM, cases: Sequence[tuple[Task, str, str]], prompt: SoftPrompt | None
+) -> list[bool]:
+    """Whether the critic (critique prompt, or the text judge) flags each case as wrong."""
+    return (p_wrong(lm, cases, prompt) > 0).tolist()
+
+
+def loop_critic_flags(
     lm: FrozenLM,
     cases: Sequence[tuple[Task, str, str]],
     critique: SoftPrompt,
     task_prompts: Mapping[str, SoftPrompt],
     threshold: float,
-) -> dict:
-    """Precision / recall / F1 of the loop's default critic among `cases`.
+) -> list[bool]:
+    """Whether the loop's default critic fails each case, in the order of `cases`.
 
     That critic is what `agent.graph` builds when it is given none: the task prompt's confidence
     in the answer (`critics.ConfidenceCritic`), then the critique prompt on what passed.
     """
     fmt = CriticFormat(task_labels={t.name: t.instruction for t, _, _ in cases})
     judge = SoftPromptCritic(lm, critique, fmt=fmt, with_feedback=False)
-    pred: list[bool] = []
-    wrong: list[bool] = []
+    flags = [False] * len(cases)
     for name, prompt in task_prompts.items():
-        rows = [(t, x, a) for t, x, a in cases if t.name == name]
+        rows = [i for i, (t, _, _) in enumerate(cases) if t.name == name]
         critic = AllOf([ConfidenceCritic(lm, prompt, threshold=threshold), judge])
         for s in range(0, len(rows), CHUNK):
             chunk = rows[s : s + CHUNK]
-            requests = [CritiqueRequest(task=t.name, input=x, answer=a) for t, x, a in chunk]
-            pred += [not v.passed for v in critic.critique_batch(requests)]
-            wrong += [not t.check(x, a) for t, x, a in chunk]
-    return prf(pred, wrong)
+            requests = [
+                CritiqueRequest(task=name, input=cases[i][1], answer=cases[i][2]) for i in chunk
+            ]
+            for i, verdict in zip(chunk, critic.critique_batch(requests), strict=True):
+                flags[i] = not verdict.passed
+    return flags
+
+
+def flags_prf(cases: Sequence[tuple[Task, str, str]], flags: Sequence[bool]) -> dict:
+    """`prf` of a critic's flags over all `cases`, with the same per task under `per_task`."""
+    wrong = [not t.check(x, a) for t, x, a in cases]
+    out: dict = prf(flags, wrong)
+    out["per_task"] = {
+        name: prf(
+            [f for f, c in zip(flags, cases, strict=True) if c[0].name == name],
+            [w for w, c in zip(wrong, cases, strict=True) if c[0].name == name],
+        )
+        for name in dict.fromkeys(t.name for t, _, _ in cases)
+    }
+    return out

@@ -52,22 +52,15 @@ def run(n: int = 200, seed: int = 0) -> dict:
             (task, x, a) for x, a in ev.own_cases(lm, task, [x for x, _ in pairs], seed=seed + 1)
         ]
     critique = SoftPrompt.load(default_prompt_path(CRITIQUE), lm=lm)
-    critic = ev.critic_prf(lm, cases, critique)
+    # Each critic judges every case once; the per-task figures are read from the same flags.
+    critic = ev.flags_prf(cases, ev.critic_flags(lm, cases, critique))
     critic["n_tokens"] = critique.n_tokens
     critic["text_judge"] = ev.critic_prf(lm, cases, None)
-    critic["per_task"] = {
-        name: ev.critic_prf(lm, [c for c in cases if c[0].name == name], critique) for name in TASKS
-    }
     threshold = LoopConfig().confidence_threshold
     assert threshold is not None
-    loop_critic = ev.loop_critic_prf(lm, cases, critique, prompts, threshold)
+    loop_flags = ev.loop_critic_flags(lm, cases, critique, prompts, threshold)
+    loop_critic = ev.flags_prf(cases, loop_flags)
     loop_critic["confidence_threshold"] = threshold
-    loop_critic["per_task"] = {
-        name: ev.loop_critic_prf(
-            lm, [c for c in cases if c[0].name == name], critique, prompts, threshold
-        )
-        for name in TASKS
-    }
     return {"tasks": tasks, "critic": critic, "loop_critic": loop_critic}
 
 
