@@ -100,12 +100,11 @@ def get_prompt_version(
 
 
 def active_version(session: Session, name: str) -> PromptVersion | None:
-    return session.scalar(
-        select(PromptVersion).where(PromptVersion.name == name, PromptVersion.status == "active")
-    )
+    return active_versions(session, [name]).get(name)
 
 
 def active_versions(session: Session, names: Sequence[str]) -> dict[str, PromptVersion]:
+    """The active row of each of `names` that has one (the schema allows one per name)."""
     rows = session.scalars(
         select(PromptVersion).where(
             PromptVersion.name.in_(list(names)), PromptVersion.status == "active"
