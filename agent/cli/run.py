@@ -52,10 +52,9 @@ def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
     try:
         setup.check_task(task)
         state = {"task": task, "input": input_text, "max_rounds": max_rounds}
-        config = LoopConfig()
-        if confidence is not None:
-            update = {"confidence_threshold": confidence or None}
-            config = config.model_copy(update=update)
+        # --confidence 0 means no confidence check at all, not a threshold nothing fails.
+        overrides = {} if confidence is None else {"confidence_threshold": confidence or None}
+        config = LoopConfig(**overrides)
         final = LoopState.model_validate(setup.graph(config=config).invoke(state))
     finally:
         logging.getLogger("softloop.loop").removeHandler(muted)
