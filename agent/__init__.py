@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from prompts.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
+    from agent.graph import FixedPrompts, LoopConfig, LoopState, WriteBehind, build_graph
     from agent.refine import EvalSets, RefineConfig, RefineOutcome, Refiner
     from agent.registry import PromptRegistry
     from agent.setup import Setup, open_setup
@@ -30,6 +30,7 @@ _LAZY = {
     "Setup": "agent.setup",
     "open_setup": "agent.setup",
     "Store": "agent.store",
+    "WriteBehind": "agent.graph",
 }
 
 
@@ -47,6 +48,7 @@ __all__ = [
     "Refiner",
     "Setup",
     "Store",
+    "WriteBehind",
     "build_graph",
     "open_setup",
 ]

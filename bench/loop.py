@@ -9,6 +9,9 @@ critic's verdicts but never shown to the loop), and prints:
 - the critic's precision / recall at catching wrong attempts (every judged attempt);
 - where the time goes: model calls vs graph + store overhead.
 
+Runs are written by a `WriteBehind` (the store write overlaps the next request; the final flush
+is timed); `--writes sync` writes each run inside its request, as `softloop run` does.
+
 `--critic learned` (default) is the critic the loop builds when given none: the task prompt's
 confidence, then the critique prompt. `--critic critique` leaves confidence out. `--critic
 oracle` swaps in the exact checker: an upper bound that separates what the loop's machinery
@@ -27,13 +30,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from agent.graph import LoopConfig, LoopState
+from agent.graph import LoopConfig, LoopState, WriteBehind
 from agent.setup import open_setup
 from bench.evaluation import prf
 from bench.tasks import TASKS
 from critics import OracleCritic
 
 CRITICS = ("learned", "critique", "oracle")
+WRITES = ("background", "sync")
 
 
 def summarise(states: list[LoopState], wall_s: float) -> dict:
@@ -69,6 +73,7 @@ def run(
     seed: int = 0,
     progress: bool = True,
     critic: str = "learned",
+    writes: str = "background",
 ) -> dict:
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +89,8 @@ def run(
             exact = OracleCritic(
                 {k: t.check for k, t in TASKS.items()}, {k: t.hint for k, t in TASKS.items()}
             )
-        graph = setup.graph(config=config, critic=exact)
+        writer = WriteBehind(setup.store) if writes == "background" else None
+        graph = setup.graph(config=config, critic=exact, store=writer or setup.store)
         requests = [
             {"task": name, "input": x}
             for name, task in TASKS.items()
@@ -95,7 +101,12 @@ def run(
         t0 = time.perf_counter()
         for request in tqdm(requests, desc="loop", disable=not progress, file=sys.stderr):
             states.append(LoopState.model_validate(graph.invoke(request)))
+        if writer is not None:
+            writer.close()  # every run stored before the clock stops
         wall = time.perf_counter() - t0
+        unstored = sum(s.run_id is None for s in states) + (writer.failures if writer else 0)
+        if unstored:
+            raise SystemExit(f"{unstored} runs were not stored; see the log above")
         setup.close()
     report = summarise(states, wall)
     report["per_task"] = {
@@ -103,6 +114,7 @@ def run(
     }
     report["config"] = config.model_dump()
     report["critic"] = critic
+    report["writes"] = writes
     return report
 
 
@@ -118,9 +130,23 @@ def main(argv: list[str] | None = None) -> None:
         help="learned: the loop's default, the task prompt's confidence then the critique prompt; "
         "critique: the critique prompt alone; oracle: the exact checker, an upper bound",
     )
+    parser.add_argument(
+        "--writes",
+        choices=WRITES,
+        default="background",
+        help="background: a WriteBehind stores each run off the request path (default); "
+        "sync: each run is stored inside its request, as `softloop run` does",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    report = run(args.n, args.max_rounds, args.seed, progress=not args.json, critic=args.critic)
+    report = run(
+        args.n,
+        args.max_rounds,
+        args.seed,
+        progress=not args.json,
+        critic=args.critic,
+        writes=args.writes,
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -134,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(
         f"time: {report['wall_s']:.1f}s total, {report['model_s']:.1f}s in model calls, "
-        f"overhead {report['overhead_fraction']:.1%} (graph + store)"
+        f"overhead {report['overhead_fraction']:.1%} (graph + store, {report['writes']} writes)"
     )
 
 

@@ -4,6 +4,7 @@ from agent.graph.config import LoopConfig
 from agent.graph.graph import build_graph
 from agent.graph.nodes import Oracle
 from agent.graph.prompt_source import FixedPrompts, PromptRef, PromptSelection, PromptSource
+from agent.graph.recording import WriteBehind
 from agent.graph.state import Attempt, LoopState
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "PromptRef",
     "PromptSelection",
     "PromptSource",
+    "WriteBehind",
     "build_graph",
 ]

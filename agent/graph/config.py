@@ -56,5 +56,5 @@ class LoopConfig(BaseModel):
 
     @property
     def recursion_limit(self) -> int:
-        # start, generate, then critique + revise per round, then finish and record, plus slack.
-        return 2 * self.max_rounds + 8
+        # generate, then critique + revise per round, then finish, plus slack.
+        return 2 * self.max_rounds + 6

@@ -1,8 +1,12 @@
 """The self-correction loop as a LangGraph state machine.
 
-    start → generate → critique ─┬─ pass, or out of rounds ─────────→ finish → record → END
+    START → generate → critique ─┬─ pass, or out of rounds ─────────→ finish → END
                           ^      └─ fail, rounds left → revise ─┬──→ critique
                           └─────────────────────────────────────┘└─ nothing new → finish
+
+generate also starts the run (picks the prompt versions); finish also writes the run to the
+store: each LangGraph step costs a few tenths of a millisecond, so the graph has no step its
+flow does not need.
 
 `build_graph` returns a compiled graph: `invoke`, `ainvoke`, `stream`, `batch` work as on any
 LangGraph graph, and it can be a node of a larger graph that shares the `task` / `input` keys.
@@ -80,25 +84,21 @@ def build_graph(
 
     model_retry = RetryPolicy(max_attempts=config.model_retries, retry_on=TRANSIENT_MODEL_ERRORS)
     builder = StateGraph(LoopState)
-    builder.add_node("start", bind(nodes.start))
     builder.add_node("generate", bind(nodes.generate), retry_policy=model_retry)
     builder.add_node("critique", bind(nodes.critique), retry_policy=model_retry)
     builder.add_node("revise", bind(nodes.revise), retry_policy=model_retry)
-    builder.add_node("finish", nodes.finish)
-    builder.add_node("record", bind(nodes.record))
+    builder.add_node("finish", bind(nodes.finish))
 
-    # Prompts are selected once per run, before the first model call.
-    builder.add_edge(START, "start")
-    builder.add_edge("start", "generate")
+    # Prompts are selected once per run, in generate, before the first model call.
+    builder.add_edge(START, "generate")
     # Every answer is judged before anything else happens to it.
     builder.add_edge("generate", "critique")
     # Pass, or no rounds left → finish; otherwise revise with the critique's feedback.
     builder.add_conditional_edges("critique", nodes.route_after_critique)
     # A fresh candidate is judged again; no fresh candidate means giving up.
     builder.add_conditional_edges("revise", nodes.route_after_revise)
-    # Every finished run is written down, then the graph ends.
-    builder.add_edge("finish", "record")
-    builder.add_edge("record", END)
+    # Every finished run is written down (in finish), then the graph ends.
+    builder.add_edge("finish", END)
 
     graph = builder.compile(checkpointer=checkpointer, name=name)
     return graph.with_config(recursion_limit=config.recursion_limit)

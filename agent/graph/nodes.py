@@ -89,27 +89,28 @@ class LoopDeps:
         return self._critics[key]
 
 
-def start(state: LoopState, deps: LoopDeps) -> dict:
-    """Pick this run's prompt versions now, so a promotion takes effect at the next run."""
-    return {
-        "selection": deps.source.select(state.task),
-        "max_rounds": state.max_rounds or deps.config.max_rounds,
-        "idempotency_key": state.idempotency_key or uuid.uuid4().hex,
-        "started_at": state.started_at or time.time(),
-        "status": "running",
-    }
-
-
 def generate(state: LoopState, deps: LoopDeps) -> dict:
-    """The first attempt: greedy, under the task prompt."""
-    assert state.selection is not None
-    ref = state.selection.task
+    """Start the run, then make the first attempt: greedy, under the task prompt.
+
+    The prompt versions are picked here, at the start of every run, so a promotion takes effect
+    at the next run without a restart.
+    """
+    started_at = state.started_at or time.time()
+    selection = deps.source.select(state.task)
     t0 = time.perf_counter()
     [output] = deps.lm.generate(
-        [state.input], deps.source.load(ref), max_new_tokens=deps.config.max_new_tokens
+        [state.input], deps.source.load(selection.task), max_new_tokens=deps.config.max_new_tokens
+    )
+    candidate = Candidate(
+        output=output, prompt=selection.task, model_seconds=time.perf_counter() - t0
     )
     return {
-        "candidate": Candidate(output=output, prompt=ref, model_seconds=time.perf_counter() - t0)
+        "selection": selection,
+        "max_rounds": state.max_rounds or deps.config.max_rounds,
+        "idempotency_key": state.idempotency_key or uuid.uuid4().hex,
+        "started_at": started_at,
+        "status": "running",
+        "candidate": candidate,
     }
 
 
@@ -216,19 +217,19 @@ def route_after_revise(state: LoopState) -> Literal["critique", "finish"]:
     return "critique" if state.candidate is not None else "finish"
 
 
-def finish(state: LoopState) -> dict:
-    """Passed if the last attempt passed; otherwise gave up with the best-scored attempt."""
+def finish(state: LoopState, deps: LoopDeps) -> dict:
+    """End the run and write it down.
+
+    Passed if the last attempt passed, else gave up with the best-scored attempt. A store outage
+    never loses the answer, and is never silent.
+    """
     last = state.attempts[-1]
     if last.critique.passed:
-        return {"status": "passed", "final_output": last.output}
-    best = max(state.attempts, key=lambda a: a.critique.score)
-    return {"status": "gave_up", "final_output": best.output}
-
-
-def record(state: LoopState, deps: LoopDeps) -> dict:
-    """Write the run down. A store outage never loses the answer, and is never silent."""
-    latency = time.time() - state.started_at if state.started_at else None
-    update: dict = {"latency_s": latency}
+        update: dict = {"status": "passed", "final_output": last.output}
+    else:
+        best = max(state.attempts, key=lambda a: a.critique.score)
+        update = {"status": "gave_up", "final_output": best.output}
+    update["latency_s"] = time.time() - state.started_at if state.started_at else None
     if deps.store is None:
         return update
     run_id, error = record_run(deps.store, state.model_copy(update=update))

@@ -4,12 +4,20 @@ The store already retries transient errors (agent/store/retry.py). If it is stil
 after that, the answer is returned all the same, the run's state says why it was not stored,
 the error is logged, and the run is appended to a spool file (`$SOFTLOOP_HOME/unsaved-runs.jsonl`)
 so that it can be loaded later instead of being lost.
+
+`WriteBehind` takes the write off the request's path: a background thread writes each run while
+the loop goes on with the next request.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
+import threading
+import uuid
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("softloop.loop")
 
 SPOOL_NAME = "unsaved-runs.jsonl"
+# Run ids are derived from the idempotency key, so a record rebuilt for the same run (a retry, a
+# resumed checkpoint) carries the same id, and a write-behind can hand the id out before writing.
+_RUN_IDS = uuid.UUID("3f0b8c1e-5a36-4d0e-9a57-6f1f3c2b8d41")
 
 
 def to_record(state: LoopState) -> RunRecord:
@@ -40,6 +51,7 @@ def to_record(state: LoopState) -> RunRecord:
         for a in state.attempts
     ]
     return RunRecord(
+        id=uuid.uuid5(_RUN_IDS, state.idempotency_key),
         idempotency_key=state.idempotency_key,
         task=state.task,
         input=state.input,
@@ -55,7 +67,11 @@ def to_record(state: LoopState) -> RunRecord:
 
 def record_run(store: Any, state: LoopState) -> tuple[str | None, str | None]:
     """Store the run; returns (run id, None) or (None, why it could not be stored)."""
-    record = to_record(state)
+    return store_record(store, to_record(state))
+
+
+def store_record(store: Any, record: RunRecord) -> tuple[str | None, str | None]:
+    """Write one record; on failure spool it and log why. (run id, None) or (None, why)."""
     try:
         return str(store.record_run(record)), None
     except Exception as err:  # any failure to store must spool, never drop
@@ -63,6 +79,86 @@ def record_run(store: Any, state: LoopState) -> tuple[str | None, str | None]:
         message = f"run {record.idempotency_key} was not stored ({err}); saved to {spool}"
         log.error(message)
         return None, message
+
+
+class WriteBehind:
+    """Writes runs to a store on a background thread, so no request waits for the database.
+
+    Pass it as the graph's `store`: `build_graph(..., store=WriteBehind(store))`. A run's write
+    (one transaction: ~4 ms on a local SQLite file, a network round trip or more on a remote
+    PostgreSQL) then overlaps the next request's model calls instead of adding to its latency.
+    The run id is known before the write (it is derived from the run's idempotency key), so
+    `run_id` is set as usual.
+
+    What it gives up: a write that still fails after the store's retries cannot be reported in
+    the run's state, because the run has already returned. It is logged at ERROR, spooled to
+    `unsaved-runs.jsonl` exactly as a synchronous failure is, and counted in `failures`. Runs
+    still queued when the process is killed outright are lost; `flush()` waits for the queue,
+    `close()` flushes and stops the thread, and the queue is flushed at interpreter exit.
+    At most `max_pending` runs wait; beyond that `record_run` blocks (back-pressure, never a
+    dropped run).
+    """
+
+    def __init__(self, store: Any, max_pending: int = 1000):
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
+        self.store = store
+        self.failures = 0  # writes that were spooled instead of stored
+        self._queue: queue.Queue[RunRecord | None] = queue.Queue(maxsize=max_pending)
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="softloop-write-behind")
+        self._thread.daemon = True  # the atexit hook below flushes before daemons are stopped
+        self._thread.start()
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    def __repr__(self) -> str:
+        return f"WriteBehind({self.store!r}, pending={self._queue.qsize()})"
+
+    def record_run(self, record: RunRecord) -> uuid.UUID:
+        """Queue `record` for writing; its id at once."""
+        if self._closed:
+            raise RuntimeError("this WriteBehind is closed; write to the store directly")
+        self._queue.put(record)
+        return record.id
+
+    def flush(self) -> None:
+        """Wait until every queued run is stored (or spooled)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Flush, then stop the writer thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _work(self) -> None:
+        while True:
+            record = self._queue.get()
+            try:
+                if record is None:
+                    return
+                _, error = store_record(self.store, record)
+                if error is not None:
+                    self.failures += 1
+            except Exception:  # spooling itself failed (disk full): say so, keep the thread
+                self.failures += 1
+                log.exception("run %s was neither stored nor spooled", record.idempotency_key)
+            finally:
+                self._queue.task_done()
+
+
+def _close_at_exit(ref: weakref.ref[WriteBehind]) -> None:
+    writer = ref()
+    if writer is not None:
+        writer.close()
 
 
 def _spool(record: RunRecord) -> Path:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from agent.graph import LoopConfig, LoopState, PromptRef, PromptSelection, build_graph
+from agent.graph import (
+    LoopConfig,
+    LoopState,
+    PromptRef,
+    PromptSelection,
+    WriteBehind,
+    build_graph,
+)
 from agent.store import Store
 from critics import BatchedCritic, Critique, CritiqueRequest
 from prompts import SoftPrompt
@@ -148,3 +155,33 @@ def test_store_outage_returns_the_answer_and_spools_the_run(
     assert state.run_id is None and "was not stored" in state.store_error
     spooled = (tmp_path / "unsaved-runs.jsonl").read_text().splitlines()
     assert len(spooled) == 1 and state.idempotency_key in spooled[0]
+
+
+def test_write_behind_stores_every_run_under_the_id_the_run_was_given(lm, free_prompts, store):
+    with WriteBehind(store) as writer:
+        graph = build_graph(lm, free_prompts, critic=ScoreByLength(), store=writer, config=FAST)
+        states = [run(graph, text) for text in ["12", "345", "b", "12"]]
+        writer.flush()
+        assert writer.failures == 0
+    for state in states:
+        stored = store.get_run(state.run_id)
+        assert stored.final_output == state.final_output
+        assert [a.output for a in stored.attempts] == [a.output for a in state.attempts]
+    assert len({s.run_id for s in states}) == 4
+
+
+def test_write_behind_outage_spools_and_counts_the_run(lm, free_prompts, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOFTLOOP_HOME", str(tmp_path))
+    dead = Store("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    writer = WriteBehind(dead)
+    graph = build_graph(lm, free_prompts, critic=always(True), store=writer, config=FAST)
+    state = run(graph)
+    assert state.status == "passed" and state.final_output  # the answer never waits on the store
+    writer.close()
+    assert writer.failures == 1
+    spooled = (tmp_path / "unsaved-runs.jsonl").read_text().splitlines()
+    assert len(spooled) == 1 and state.idempotency_key in spooled[0]
+    # Closed: the next run's write fails in the run itself, and is spooled, not dropped.
+    late = run(graph)
+    assert late.run_id is None and "closed" in late.store_error
+    assert len((tmp_path / "unsaved-runs.jsonl").read_text().splitlines()) == 2
