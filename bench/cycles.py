@@ -47,9 +47,9 @@ class CycleConfig(BaseModel):
     eval_per_task: int = Field(default=50, ge=1, description="Test inputs per task, per cycle.")
     label_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
     weak_examples: int = Field(default=8, ge=1, description="Examples the weak prompts saw.")
-    # 8 examples x 120 steps from random init: 30-55 % on reverse / sort / add with the
-    # reference model, weak enough to leave room and strong enough to give near-misses that
-    # the revise step can fix (from 0 % the loop has nothing to build on).
+    # 8 examples x 120 steps from random init: 24 % first attempts on reverse and sort (the
+    # quick demo's cycle 0), weak enough to leave room and strong enough to give near-misses
+    # that the revise step can fix (from 0 % the loop has nothing to build on).
     weak_steps: int = Field(default=120, ge=1)
     max_rounds: int = Field(default=3, ge=1)
     refine: RefineConfig = RefineConfig(min_new_feedback=4, steps=120, lr=2e-2)

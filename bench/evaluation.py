@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from agent.graph import LoopConfig
+from agent.graph.nodes import learned_critic
 from agent.refine.evaluate import verdict_scores
 from bench import formats
 from bench.tasks import Task
-from critics import AllOf, ConfidenceCritic, CriticFormat, CritiqueRequest, SoftPromptCritic
+from critics import CritiqueRequest
 
 if TYPE_CHECKING:
     from prompts import FrozenLM, SoftPrompt
@@ -144,27 +146,30 @@ def loop_critic_flags(
     cases: Sequence[tuple[Task, str, str]],
     critique: SoftPrompt,
     task_prompts: Mapping[str, SoftPrompt],
-    threshold: float,
-) -> list[bool]:
-    """Whether the loop's default critic fails each case, in the order of `cases`.
+    config: LoopConfig,
+) -> tuple[list[bool], str]:
+    """Whether the loop's default critic fails each case, in the order of `cases`; its name.
 
-    That critic is what `agent.graph` builds when it is given none: the task prompt's confidence
-    in the answer (`critics.ConfidenceCritic`), then the critique prompt on what passed.
+    That critic is what `agent.graph` builds when it is given none (`learned_critic`): the task
+    prompt's confidence in the answer, then the critique prompt if its recorded balanced
+    accuracy clears `config.min_critique_balanced_acc`.
     """
-    fmt = CriticFormat(task_labels={t.name: t.instruction for t, _, _ in cases})
-    judge = SoftPromptCritic(lm, critique, fmt=fmt, with_feedback=False)
+    config = config.model_copy(update={"task_labels": {t.name: t.instruction for t, _, _ in cases}})
     flags = [False] * len(cases)
-    for name, prompt in task_prompts.items():
-        rows = [i for i, (t, _, _) in enumerate(cases) if t.name == name]
-        critic = AllOf([ConfidenceCritic(lm, prompt, threshold=threshold), judge])
+    name = ""
+    for task, prompt in task_prompts.items():
+        rows = [i for i, (t, _, _) in enumerate(cases) if t.name == task]
+        critic = learned_critic(lm, prompt, critique, config)
+        assert critic is not None
+        name = critic.name.replace(f"{prompt.manifest.name}@", "TASK@")
         for s in range(0, len(rows), CHUNK):
             chunk = rows[s : s + CHUNK]
             requests = [
-                CritiqueRequest(task=name, input=cases[i][1], answer=cases[i][2]) for i in chunk
+                CritiqueRequest(task=task, input=cases[i][1], answer=cases[i][2]) for i in chunk
             ]
             for i, verdict in zip(chunk, critic.critique_batch(requests), strict=True):
                 flags[i] = not verdict.passed
-    return flags
+    return flags, name
 
 
 def flags_prf(cases: Sequence[tuple[Task, str, str]], flags: Sequence[bool]) -> dict:

@@ -24,6 +24,7 @@ import time
 import torch
 
 from agent.graph import LoopConfig
+from agent.graph.nodes import critique_balanced_acc
 from bench import evaluation as ev
 from bench.tasks import TASKS
 from bench.world import CRITIQUE, default_prompt_path, reference_model_path
@@ -56,11 +57,13 @@ def run(n: int = 200, seed: int = 0) -> dict:
     critic = ev.flags_prf(cases, ev.critic_flags(lm, cases, critique))
     critic["n_tokens"] = critique.n_tokens
     critic["text_judge"] = ev.critic_prf(lm, cases, None)
-    threshold = LoopConfig().confidence_threshold
-    assert threshold is not None
-    loop_flags = ev.loop_critic_flags(lm, cases, critique, prompts, threshold)
+    config = LoopConfig()
+    loop_flags, loop_name = ev.loop_critic_flags(lm, cases, critique, prompts, config)
     loop_critic = ev.flags_prf(cases, loop_flags)
-    loop_critic["confidence_threshold"] = threshold
+    loop_critic["name"] = loop_name
+    loop_critic["confidence_threshold"] = config.confidence_threshold
+    loop_critic["critique_balanced_acc"] = critique_balanced_acc(critique)
+    loop_critic["min_critique_balanced_acc"] = config.min_critique_balanced_acc
     return {"tasks": tasks, "critic": critic, "loop_critic": loop_critic}
 
 
@@ -80,6 +83,10 @@ def table(result: dict) -> str:
             f" | {r['soft_prompt_acc']:.1%} | {r['n_tokens']} | {r['trainable_params']} |"
         )
     c, j, lc = result["critic"], result["critic"]["text_judge"], result["loop_critic"]
+    with_critique = "critique@" in lc["name"]
+    loop_row = f"task prompt's confidence ≥ {lc['confidence_threshold']}" + (
+        ", then the critique prompt" if with_critique else ""
+    )
     lines += [
         "",
         f"Critic on the model's own test answers ({c['n']} answers, {c['wrong']} wrong):",
@@ -88,9 +95,18 @@ def table(result: dict) -> str:
         "|---|---|---|---|---|",
         f"| critique soft prompt | {c['n_tokens']} | {_prf(c)} |",
         f"| text instruction `chk ` | 4 | {_prf(j)} |",
-        f"| the loop's critic: task prompt's confidence ≥ {lc['confidence_threshold']}, "
-        f"then the critique prompt | {c['n_tokens']} | {_prf(lc)} |",
+        f"| the loop's critic: {loop_row} | {c['n_tokens'] if with_critique else 0} | {_prf(lc)} |",
         "",
+        *(
+            []
+            if with_critique
+            else [
+                f"The loop leaves the critique prompt out: its recorded balanced accuracy "
+                f"{lc['critique_balanced_acc']:.3f} is below "
+                f"`LoopConfig.min_critique_balanced_acc` ({lc['min_critique_balanced_acc']}).",
+                "",
+            ]
+        ),
         "Per task (prompt: the critique prompt alone; loop: the loop's critic):",
         "",
         "| task | answers | wrong | prompt P | prompt R | prompt F1 | loop P | loop R | loop F1 |",

@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url
 
 from agent.store import Attempt, CritiqueRow, Run, RunPromptVersion, Store, rollups
 
-TASKS = ["reverse", "sort", "add", "dedup"]
+TASKS = ["reverse", "sort", "upper", "dedup"]
 DAYS = 90
 PG_ADMIN_URL = os.environ.get(
     "SOFTLOOP_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

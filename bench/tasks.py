@@ -6,10 +6,14 @@ what is wrong (the feedback the base model learns to emit when it judges, and to
 revises). Difficulty is one integer per task: the exact input length for the string tasks; for
 the arithmetic ones, numbers are drawn below 10**difficulty (at most that many digits).
 
-The arithmetic tasks are the ones a 0.9 M-parameter model learns within the pre-training budget
-(20 min on 2 cores): adding one digit, doubling. Adding two multi-digit numbers (written either
-way round) and multiplying by a digit 2-9 stayed near 0 % on the test split after 6,000 steps,
-useless for a loop to correct.
+The suite is what a 0.9 M-parameter model learns as algorithms within the pre-training budget
+(20 min on 2 cores), so that accuracy falls off with difficulty instead of stopping at what it
+memorised. Adding a digit to a number (`add`) was in the suite and was dropped: the model learned
+the sums it had seen (100 % of train inputs of one digit, 85 % of two) but answered unseen ones
+44–56 % of the time at every difficulty, never in the 60–90 % band, and its share of training
+held the other tasks back (with it: reverse 71 % on 6 letters, sort 72 % on 5, dedup 80 % on 6;
+replaced by `upper`: 98 %, 90 %, 93 % at the same settings, same seed). Adding two multi-digit
+numbers and multiplying by a digit stayed near 0 % after 6,000 steps.
 
 Splits are fixed by a hash of the input, not by the order of generation: an input belongs to
 exactly one of train / dev / test whatever the seed, the difficulty or the number asked for, so
@@ -177,16 +181,6 @@ def _string_task(name, instruction, alphabet, solve, *, default, easy, top, desc
     )
 
 
-def _add_generate(rng: random.Random, d: int) -> tuple[str, str]:
-    a, b = _digits(rng, d), rng.randrange(1, 10)
-    return f"{a}+{b}", str(a + b)
-
-
-def _add_solve(x: str) -> str:
-    a, b = x.split("+")
-    return str(int(a) + int(b))
-
-
 def _double_generate(rng: random.Random, d: int) -> tuple[str, str]:
     a = _digits(rng, d)
     return str(a), str(2 * a)
@@ -232,7 +226,7 @@ TASKS: dict[str, Task] = {
             "rev",
             _LETTERS,
             lambda x: x[::-1],
-            default=6,
+            default=12,
             easy=3,
             top=16,
             description="reverse a string of d lowercase letters",
@@ -242,7 +236,7 @@ TASKS: dict[str, Task] = {
             "srt",
             _LETTERS,
             lambda x: "".join(sorted(x)),
-            default=5,
+            default=6,
             easy=2,
             top=12,
             description="sort d lowercase letters",
@@ -252,27 +246,27 @@ TASKS: dict[str, Task] = {
             "ded",
             _DEDUP_LETTERS,
             _dedup,
-            default=6,
+            default=9,
             easy=3,
             top=26,
             description="drop repeated letters, keeping first occurrences, from d letters a-j",
         ),
-        _number_task(
-            "add",
-            "add",
-            _add_generate,
-            _add_solve,
-            default=2,
-            easy=1,
-            top=14,
-            description="add one digit 1-9 to a number below 10**d",
+        _string_task(
+            "upper",
+            "upp",
+            _LETTERS,
+            str.upper,
+            default=21,
+            easy=3,
+            top=24,
+            description="uppercase d lowercase letters",
         ),
         _number_task(
             "double",
             "dbl",
             _double_generate,
             _double_solve,
-            default=3,
+            default=10,
             easy=2,
             top=16,
             description="double a number below 10**d",
@@ -282,7 +276,7 @@ TASKS: dict[str, Task] = {
             "vow",
             _vowels_generate,
             _vowels_solve,
-            default=18,
+            default=21,
             easy=4,
             top=28,
             description="count the vowels in d lowercase letters",

@@ -1,9 +1,9 @@
 """A critic that reads the solver's own doubt: how sure was the model of each step of its answer?
 
 A tiny model's judge cannot see its own mistakes: on the reference world the critique prompt
-ranks a task's wrong answers above its right ones no better than chance (AUC 0.37-0.64), yet
-the probability the task prompt gives each token of an answer separates them well (AUC 0.68-0.94
-on the model's own greedy answers, `add` aside; README, "Reference world"). So this critic
+ranks a task's wrong answers above its right ones no better than chance (AUC 0.44-0.61), yet
+the probability the task prompt gives each token of an answer separates them well (AUC 0.91-0.97
+on the model's own greedy and sampled answers; README, "Reference world"). So this critic
 scores an answer by its least likely step under the task prompt, the end of the answer
 included: one doubtful step makes the whole answer suspect, however sure the others were.
 
@@ -11,8 +11,9 @@ The feedback names the first doubtful step in the words the reference model's re
 was trained on (`at 3`, `too short`, `too long`); pass `hint` for other words.
 
 Known limitations, both measured on the reference world:
-- it cannot catch a mistake the model is sure of (the reference model's `add` answers: AUC
-  0.51), which is why the loop composes it with the critique prompt;
+- it cannot catch a mistake the model is sure of, which is why the loop composes it with the
+  critique prompt, where that prompt has shown it can judge
+  (`LoopConfig.min_critique_balanced_acc`);
 - it detects, it cannot verify a fix. Where a greedy answer went wrong, the right token at that
   step had a lower probability than the wrong one the model chose, so at most 0.5: a corrected
   answer never passes a threshold above 0.5 under the same task prompt. Revisions still compete

@@ -31,6 +31,17 @@ class LoopConfig(BaseModel):
         le=1.0,
         description="Least-token probability under the task prompt at which an answer passes.",
     )
+    # The critique prompt judges what passed confidence, but only if it has shown it can: a
+    # critic at chance fails right answers at random, and each one it fails goes to revision,
+    # where a small model breaks more than it fixes. Its balanced accuracy is read from the
+    # version's recorded metrics (`bench.train_prompts` and the refiner record it); a version
+    # with no recorded figure is used as given. None: always use it.
+    min_critique_balanced_acc: float | None = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Recorded balanced accuracy a critique prompt needs to judge in the loop.",
+    )
     temperature: float = Field(default=0.8, gt=0.0, le=5.0, description="For sampled candidates.")
     max_new_tokens: int = Field(default=32, ge=1, le=4096)
     # How a revise request is shown to the model; the revise prompt's template adds the `>`.

@@ -49,15 +49,9 @@ class LoopDeps:
     _critics: dict[tuple[PromptRef | None, PromptRef], Critic] = field(default_factory=dict)
 
     def critic_for(self, state: LoopState) -> Critic:
-        """The run's critic: the checks, then the given critic, else the learned one.
-
-        The learned critic is the task prompt's own confidence in the answer (unless
-        `config.confidence_threshold` is None) followed by the critique prompt: confidence
-        catches the mistakes the model was unsure of, and names where; the critique prompt
-        judges what is left.
-        """
+        """The run's critic: the checks, then the given critic, else the learned one."""
         assert state.selection is not None
-        sel, cfg = state.selection, self.config
+        sel = state.selection
         key = (sel.critique, sel.task)
         if key in self._critics:
             return self._critics[key]
@@ -65,28 +59,69 @@ class LoopDeps:
         if self.critic is not None:
             parts.append(self.critic)
         else:
-            if cfg.confidence_threshold is not None:
-                parts.append(
-                    ConfidenceCritic(
-                        self.lm,
-                        self.source.load(sel.task),
-                        threshold=cfg.confidence_threshold,
-                        hint=self.doubt_hint,
-                    )
-                )
-            if sel.critique is not None:
-                fmt = CriticFormat(task_labels=cfg.task_labels)
-                parts.append(SoftPromptCritic(self.lm, self.source.load(sel.critique), fmt=fmt))
+            critique = self.source.load(sel.critique) if sel.critique is not None else None
+            learned = learned_critic(
+                self.lm, self.source.load(sel.task), critique, self.config, self.doubt_hint
+            )
+            if learned is not None:
+                parts.append(learned)
         if not parts:
             raise SoftloopError(
                 "the loop has no critic: pass critic= to build_graph, give the prompt source a "
                 "critique prompt, or set LoopConfig.confidence_threshold"
             )
-        if len(parts) == 1:
-            self._critics[key] = parts[0]
-        else:
-            self._critics[key] = AllOf(parts, name=" + ".join(p.name for p in parts))
+        self._critics[key] = parts[0] if len(parts) == 1 else _all_of(parts)
         return self._critics[key]
+
+
+def _all_of(parts: Sequence[Critic]) -> Critic:
+    return AllOf(parts, name=" + ".join(p.name for p in parts))
+
+
+def critique_balanced_acc(prompt: SoftPrompt) -> float | None:
+    """The critique prompt's recorded balanced accuracy at catching wrong answers, if any."""
+    metrics = prompt.manifest.metrics
+    for key in ("critic_balanced_accuracy", "dev_balanced_acc"):  # refiner, bench.train_prompts
+        if key in metrics:
+            return float(metrics[key])
+    return None
+
+
+def learned_critic(
+    lm: FrozenLM,
+    task_prompt: SoftPrompt,
+    critique: SoftPrompt | None,
+    config: LoopConfig,
+    hint: DoubtHint = position_hint,
+) -> Critic | None:
+    """The critic the loop builds when given none; None if config and prompts leave nothing.
+
+    First the task prompt's own confidence in the answer (unless `confidence_threshold` is
+    None): it catches the mistakes the model was unsure of, and names where. Then the critique
+    prompt judges what passed, if it has a recorded balanced accuracy of at least
+    `min_critique_balanced_acc` (or none recorded).
+    """
+    parts: list[Critic] = []
+    if config.confidence_threshold is not None:
+        parts.append(
+            ConfidenceCritic(lm, task_prompt, threshold=config.confidence_threshold, hint=hint)
+        )
+    if critique is not None:
+        bar, measured = config.min_critique_balanced_acc, critique_balanced_acc(critique)
+        if bar is None or measured is None or measured >= bar or not parts:
+            fmt = CriticFormat(task_labels=config.task_labels)
+            parts.append(SoftPromptCritic(lm, critique, fmt=fmt))
+        else:
+            log.info(
+                "critique prompt %s left out of the loop's critic: recorded balanced accuracy "
+                "%.3f < %.3f",
+                f"{critique.manifest.name}@{critique.manifest.version}",
+                measured,
+                bar,
+            )
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else _all_of(parts)
 
 
 def generate(state: LoopState, deps: LoopDeps) -> dict:

@@ -43,22 +43,7 @@ def test_tokenizer_is_per_character_with_bos_first():
     assert y != n and tok.unk_token_id not in (y, n)
 
 
-# The shipped model never learned `add` within the pre-training budget (MODEL_CARD.md: 11 % on
-# one-digit sums); the test records that instead of hiding it.
-_NOT_LEARNED = {"add"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n, marks=pytest.mark.xfail(reason="not learned by the shipped model", strict=True)
-        )
-        if n in _NOT_LEARNED
-        else n
-        for n in TASKS
-    ],
-)
+@pytest.mark.parametrize("name", TASKS)
 def test_model_solves_easy_inputs_with_the_text_instruction(lm, name):
     task = TASKS[name]
     pairs = task.split("test", 20, difficulty=task.easy_difficulty)

@@ -73,8 +73,8 @@ def test_pretraining_draws_only_train_inputs(name):
 
 
 def test_tiny_input_spaces_return_what_exists():
-    add = get_task("add")
-    pairs = add.split("test", 1000, difficulty=1)  # 100 inputs in all, ~10 in test
+    double = get_task("double")
+    pairs = double.split("test", 1000, difficulty=2)  # 100 inputs in all, ~10 in test
     assert 0 < len(pairs) < 30
     assert len({x for x, _ in pairs}) == len(pairs)
 
@@ -96,16 +96,17 @@ def test_doubt_hint_speaks_each_tasks_hint_words() -> None:
         return Doubt(offset=1, token=token, preferred=preferred, probability=0.2)
 
     # Numbers: the digit the model would rather have written says which way the answer is off.
-    assert doubt_hint("add", doubt("3", "5")) == "too small"
+    assert doubt_hint("double", doubt("3", "5")) == "too small"
     assert doubt_hint("double", doubt("8", "2")) == "too big"
     assert doubt_hint("vowels", doubt("", "1")) == "too small"  # ended before a digit it expected
-    assert doubt_hint("add", doubt("4", "")) == "too big"  # one digit more than it expected
-    assert doubt_hint("add", doubt("x", "4")) == "not a number"
+    assert doubt_hint("double", doubt("4", "")) == "too big"  # one digit more than it expected
+    assert doubt_hint("vowels", doubt("x", "4")) == "not a number"
     # Strings: where, as the string tasks' hints say it.
     assert doubt_hint("reverse", doubt("q", "r")) == "at 2"
     assert doubt_hint("sort", doubt("", "z")) == "too short"
     assert doubt_hint("dedup", doubt("a", "")) == "too long"
-    for name in ("add", "double", "vowels"):
+    assert doubt_hint("upper", doubt("B", "A")) == "at 2"
+    for name in ("double", "vowels"):
         assert doubt_hint(name, doubt("3", "5")) in {"too small", "too big", "not a number"}
 
 

@@ -113,5 +113,6 @@ def test_the_embedded_default_works_on_a_fresh_install(tmp_path) -> None:
     done = fresh("run", "--task", "nope", "abc")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.splitlines() == [
-        "error: unknown task 'nope'; the known tasks are: add, dedup, double, reverse, sort, vowels"
+        "error: unknown task 'nope'; "
+        "the known tasks are: dedup, double, reverse, sort, upper, vowels"
     ]
