@@ -9,11 +9,15 @@ critic's verdicts but never shown to the loop), and prints:
 - the critic's precision / recall at catching wrong attempts (every judged attempt);
 - where the time goes: model calls vs graph + store overhead.
 
-Runs are written by a `WriteBehind` (the store write overlaps the next request; the final flush
-is timed); `--writes sync` writes each run inside its request, as `softloop run` does.
+Each run is written inside its request, as `softloop run` does; `--writes background` hands the
+writes to a `WriteBehind` (the final flush is timed). On a local SQLite file that buys no wall
+time: the write's Python work competes with the model calls' for the interpreter lock, so it
+shows up as slower model calls instead of overhead. It pays where a write waits on a network.
 
 `--critic learned` (default) is the critic the loop builds when given none: the task prompt's
-confidence, then the critique prompt. `--critic critique` leaves confidence out. `--critic
+confidence, then the critique prompt if its recorded balanced accuracy clears
+`LoopConfig.min_critique_balanced_acc`. `--critic critique` judges with the critique prompt
+alone, whatever its record. `--critic
 oracle` swaps in the exact checker: an upper bound that separates what the loop's machinery
 (explore several revisions, keep the best) can do from what the critic lets it do.
 """
@@ -37,7 +41,7 @@ from bench.tasks import TASKS
 from critics import OracleCritic
 
 CRITICS = ("learned", "critique", "oracle")
-WRITES = ("background", "sync")
+WRITES = ("sync", "background")
 
 
 def summarise(states: list[LoopState], wall_s: float) -> dict:
@@ -48,7 +52,7 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
     critic = prf(
         [not a.critique.passed for a in judged], [a.oracle_correct is False for a in judged]
     )
-    model_s = sum(a.model_seconds for a in judged)
+    model_s = sum(a.model_seconds for a in judged) + sum(s.choice_seconds for s in states)
     n = len(states)
     return {
         "n": n,
@@ -73,7 +77,7 @@ def run(
     seed: int = 0,
     progress: bool = True,
     critic: str = "learned",
-    writes: str = "background",
+    writes: str = "sync",
 ) -> dict:
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +88,7 @@ def run(
         config = LoopConfig(max_rounds=max_rounds, seed=seed)
         if critic == "critique":
             config = config.model_copy(update={"confidence_threshold": None})
-        exact = None  # None: the loop's default critic (confidence, then the critique prompt)
+        exact = None  # None: the loop's default critic (`agent.graph.nodes.learned_critic`)
         if critic == "oracle":
             exact = OracleCritic(
                 {k: t.check for k, t in TASKS.items()}, {k: t.hint for k, t in TASKS.items()}
@@ -127,15 +131,16 @@ def main(argv: list[str] | None = None) -> None:
         "--critic",
         choices=CRITICS,
         default="learned",
-        help="learned: the loop's default, the task prompt's confidence then the critique prompt; "
-        "critique: the critique prompt alone; oracle: the exact checker, an upper bound",
+        help="learned: the loop's default, the task prompt's confidence, then the critique prompt "
+        "if it has a good enough record; critique: the critique prompt alone; oracle: the exact "
+        "checker, an upper bound",
     )
     parser.add_argument(
         "--writes",
         choices=WRITES,
-        default="background",
-        help="background: a WriteBehind stores each run off the request path (default); "
-        "sync: each run is stored inside its request, as `softloop run` does",
+        default="sync",
+        help="sync: each run is stored inside its request, as `softloop run` does (default); "
+        "background: a WriteBehind stores the runs on a background thread",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -42,6 +42,16 @@ class LoopConfig(BaseModel):
         le=1.0,
         description="Recorded balanced accuracy a critique prompt needs to judge in the loop.",
     )
+    # When no attempt passes a learned critic, its scores cannot pick a fix (a corrected token
+    # was the model's second choice, so its confidence stays low). The loop then keeps the
+    # first attempt unless another is more likely by this many nats under the task prompt and
+    # the revise prompt together. Chosen on the reference world's dev split (README, "Running
+    # the loop"); None: return the best-scored attempt, as with a critic you pass in.
+    switch_margin: float | None = Field(
+        default=3.0,
+        ge=0.0,
+        description="Log-likelihood gain (nats) needed to return a revision that did not pass.",
+    )
     temperature: float = Field(default=0.8, gt=0.0, le=5.0, description="For sampled candidates.")
     max_new_tokens: int = Field(default=32, ge=1, le=4096)
     # How a revise request is shown to the model; the revise prompt's template adds the `>`.

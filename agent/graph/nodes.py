@@ -255,15 +255,20 @@ def route_after_revise(state: LoopState) -> Literal["critique", "finish"]:
 def finish(state: LoopState, deps: LoopDeps) -> dict:
     """End the run and write it down.
 
-    Passed if the last attempt passed, else gave up with the best-scored attempt. A store outage
-    never loses the answer, and is never silent.
+    Passed if the last attempt passed, else gave up with the attempt `_fallback` picks. A store
+    outage never loses the answer, and is never silent.
     """
     last = state.attempts[-1]
     if last.critique.passed:
         update: dict = {"status": "passed", "final_output": last.output}
     else:
-        best = max(state.attempts, key=lambda a: a.critique.score)
-        update = {"status": "gave_up", "final_output": best.output}
+        t0 = time.perf_counter()
+        best = _fallback(state, deps)
+        update = {
+            "status": "gave_up",
+            "final_output": best.output,
+            "choice_seconds": time.perf_counter() - t0,
+        }
     update["latency_s"] = time.time() - state.started_at if state.started_at else None
     if deps.store is None:
         return update
@@ -271,3 +276,35 @@ def finish(state: LoopState, deps: LoopDeps) -> dict:
     update["run_id"] = run_id
     update["store_error"] = error
     return update
+
+
+def _fallback(state: LoopState, deps: LoopDeps) -> Attempt:
+    """The attempt to return when none passed.
+
+    With a critic passed in, the best-scored one. With the loop's learned critic, the scores
+    cannot tell a fix from the mistake (where the first attempt went wrong, the right token was
+    the model's second choice, so a corrected answer is no more confident than the wrong one),
+    and on the reference world the best-scored attempt kept nearly every mistake although the
+    revisions held the right answer for most of them. So: the first attempt, unless another is
+    more likely by `config.switch_margin` nats under two views of the model together, the task
+    prompt reading the input and the revise prompt reading the first attempt and its feedback.
+    """
+    attempts, cfg, sel = state.attempts, deps.config, state.selection
+    if deps.critic is not None or cfg.switch_margin is None or len(attempts) == 1:
+        return max(attempts, key=lambda a: a.critique.score)
+    assert sel is not None
+    if sel.revise is None:
+        return max(attempts, key=lambda a: a.critique.score)
+    first, outputs = attempts[0], [a.output for a in attempts]
+    revise_text = cfg.revise_format.format(
+        task=cfg.task_labels.get(state.task, state.task),
+        input=state.input,
+        answer=first.output,
+        feedback=first.critique.feedback,
+    )
+    joint = [0.0] * len(outputs)
+    for text, ref in ((state.input, sel.task), (revise_text, sel.revise)):
+        logp, mask = deps.lm.token_logprobs([text] * len(outputs), outputs, deps.source.load(ref))
+        joint = [j + row[m].sum().item() for j, row, m in zip(joint, logp, mask, strict=True)]
+    best = max(range(len(outputs)), key=lambda i: joint[i])
+    return attempts[best] if joint[best] - joint[0] > cfg.switch_margin else first

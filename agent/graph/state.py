@@ -65,6 +65,9 @@ class LoopState(BaseModel):
     final_output: str | None = None
     started_at: float | None = Field(default=None, description="Wall-clock start (time.time).")
     latency_s: float | None = None
+    choice_seconds: float = Field(
+        default=0.0, description="Model time spent choosing the answer when none passed."
+    )
     run_id: str | None = Field(default=None, description="The stored run's id, once written.")
     store_error: str | None = Field(
         default=None, description="Why the run could not be stored (the answer still stands)."

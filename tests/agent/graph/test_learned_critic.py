@@ -7,6 +7,7 @@ import pytest
 from agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
 from agent.graph.nodes import learned_critic
 from prompts import SoftPrompt
+from tests.agent.graph.conftest import always
 
 
 def critique(lm, **metrics: float) -> SoftPrompt:
@@ -52,3 +53,41 @@ def test_the_graph_stores_which_critic_judged(lm, free_prompts) -> None:
     graph = build_graph(lm, prompts, config=LoopConfig(max_rounds=1, max_new_tokens=4))
     state = LoopState.model_validate(graph.invoke({"task": "t", "input": "12"}))
     assert state.attempts[0].critique.critic == "confidence:free@1"
+
+
+def gave_up(const_prompts, outputs_and_scores):
+    from agent.graph.state import Attempt
+    from critics import Critique
+
+    selection = const_prompts.select("t")
+    attempts = [
+        Attempt(
+            round=i + 1,
+            output=out,
+            prompt=selection.task,
+            critique=Critique(verdict="fail", score=score, feedback="at 1", critic="c"),
+        )
+        for i, (out, score) in enumerate(outputs_and_scores)
+    ]
+    return LoopState(task="t", input="12", selection=selection, attempts=attempts, round=2)
+
+
+def test_a_revision_both_prompts_find_far_likelier_replaces_the_first_attempt(
+    lm, const_prompts
+) -> None:
+    from agent.graph.nodes import LoopDeps, _fallback
+
+    # Both the task and the revise prompt answer "7": a revision "7" is far likelier than "12",
+    # although the critic scored "12" higher.
+    state = gave_up(const_prompts, [("12", 0.9), ("7", 0.1)])
+    deps = LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(switch_margin=3.0))
+    assert _fallback(state, deps).output == "7"
+    # Not likelier by the margin: the first attempt stands.
+    deps = LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(switch_margin=1e6))
+    assert _fallback(state, deps).output == "12"
+    # With a critic passed in, or no margin, its best-scored attempt is returned.
+    for deps in (
+        LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(), critic=always(True)),
+        LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(switch_margin=None)),
+    ):
+        assert _fallback(state, deps).output == "12"
