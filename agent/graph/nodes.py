@@ -281,16 +281,17 @@ def finish(state: LoopState, deps: LoopDeps) -> dict:
 def _fallback(state: LoopState, deps: LoopDeps) -> Attempt:
     """The attempt to return when none passed.
 
-    With a critic passed in, the best-scored one. With the loop's learned critic, the scores
-    cannot tell a fix from the mistake (where the first attempt went wrong, the right token was
-    the model's second choice, so a corrected answer is no more confident than the wrong one),
-    and on the reference world the best-scored attempt kept nearly every mistake although the
-    revisions held the right answer for most of them. So: the first attempt, unless another is
-    more likely by `config.switch_margin` nats under two views of the model together, the task
-    prompt reading the input and the revise prompt reading the first attempt and its feedback.
+    With a critic or checks passed in, the best-scored one. With the learned critic alone, the
+    scores cannot tell a fix from the mistake (where the first attempt went wrong, the right
+    token was the model's second choice, so a corrected answer is no more confident than the
+    wrong one), and on the reference world the best-scored attempt kept nearly every mistake
+    although the revisions held the right answer for most of them. So: the first attempt,
+    unless another is more likely by `config.switch_margin` nats under two views of the model
+    together, the task prompt reading the input and the revise prompt reading the first attempt
+    and its feedback.
     """
     attempts, cfg, sel = state.attempts, deps.config, state.selection
-    if deps.critic is not None or cfg.switch_margin is None or len(attempts) == 1:
+    if deps.critic is not None or deps.checks or cfg.switch_margin is None or len(attempts) == 1:
         return max(attempts, key=lambda a: a.critique.score)
     assert sel is not None
     if sel.revise is None:
