@@ -8,7 +8,8 @@ inputs (text instruction; greedy, and sampled at T=0.7 and T=1.0), labelled by t
 verdict is P(`n`) > P(`y`) for the first token. The text-instructed judge (`chk ...?`) is
 reported alongside as the baseline the prompt has to beat, and so is the critic the loop uses
 by default: the shipped task prompt's confidence in the answer (`critics.ConfidenceCritic`),
-then the critique prompt.
+then the critique prompt if its recorded balanced accuracy clears
+`LoopConfig.min_critique_balanced_acc`.
 
 `--json` prints `{"tasks": {NAME: {"text_instruction_acc", "no_instruction_acc",
 "soft_prompt_acc", "n_tokens", "trainable_params", ...}}, "critic": {"precision", "recall",
