@@ -99,7 +99,9 @@ def render_state(state) -> str:
         ]
     rounds = len(state.attempts)
     took = f", {state.latency_s:.2f} s" if state.latency_s is not None else ""
-    out.append(f"final: {state.final_output if state.final_output is not None else '-'}")
+    reason = getattr(state, "final_reason", None)  # stored runs do not keep it
+    final = state.final_output if state.final_output is not None else "-"
+    out.append(f"final: {final}" + (f"  ({reason})" if reason else ""))
     out.append(f"status: {state.status} after {rounds} round{'s' * (rounds != 1)}{took}")
     if state.run_id:
         out.append(f"run {state.run_id}  (softloop show {state.run_id[:8]})")

@@ -263,10 +263,11 @@ def finish(state: LoopState, deps: LoopDeps) -> dict:
         update: dict = {"status": "passed", "final_output": last.output}
     else:
         t0 = time.perf_counter()
-        best = _fallback(state, deps)
+        best, reason = _fallback(state, deps)
         update = {
             "status": "gave_up",
             "final_output": best.output,
+            "final_reason": reason,
             "choice_seconds": time.perf_counter() - t0,
         }
     update["latency_s"] = time.time() - state.started_at if state.started_at else None
@@ -278,8 +279,8 @@ def finish(state: LoopState, deps: LoopDeps) -> dict:
     return update
 
 
-def _fallback(state: LoopState, deps: LoopDeps) -> Attempt:
-    """The attempt to return when none passed.
+def _fallback(state: LoopState, deps: LoopDeps) -> tuple[Attempt, str]:
+    """The attempt to return when none passed, and why, in a few words.
 
     With a critic or checks passed in, the best-scored one. With the learned critic alone, the
     scores cannot tell a fix from the mistake (where the first attempt went wrong, the right
@@ -291,11 +292,16 @@ def _fallback(state: LoopState, deps: LoopDeps) -> Attempt:
     and its feedback.
     """
     attempts, cfg, sel = state.attempts, deps.config, state.selection
-    if deps.critic is not None or deps.checks or cfg.switch_margin is None or len(attempts) == 1:
-        return max(attempts, key=lambda a: a.critique.score)
     assert sel is not None
-    if sel.revise is None:
-        return max(attempts, key=lambda a: a.critique.score)
+    if (
+        deps.critic is not None
+        or deps.checks
+        or cfg.switch_margin is None
+        or sel.revise is None
+        or len(attempts) == 1
+    ):
+        best = max(attempts, key=lambda a: a.critique.score)
+        return best, f"attempt {best.round}: the critic's best score"
     first, outputs = attempts[0], [a.output for a in attempts]
     revise_text = cfg.revise_format.format(
         task=cfg.task_labels.get(state.task, state.task),
@@ -308,4 +314,8 @@ def _fallback(state: LoopState, deps: LoopDeps) -> Attempt:
         logp, mask = deps.lm.token_logprobs([text] * len(outputs), outputs, deps.source.load(ref))
         joint = [j + row[m].sum().item() for j, row, m in zip(joint, logp, mask, strict=True)]
     best = max(range(len(outputs)), key=lambda i: joint[i])
-    return attempts[best] if joint[best] - joint[0] > cfg.switch_margin else first
+    gain = joint[best] - joint[0]
+    if gain > cfg.switch_margin:
+        why = f"{gain:.1f} nats likelier than attempt 1 under the task and revise prompts"
+        return attempts[best], f"attempt {attempts[best].round}: {why}"
+    return first, f"attempt 1: no other {cfg.switch_margin:g} nats likelier"

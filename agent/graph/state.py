@@ -65,6 +65,9 @@ class LoopState(BaseModel):
     final_output: str | None = None
     started_at: float | None = Field(default=None, description="Wall-clock start (time.time).")
     latency_s: float | None = None
+    final_reason: str | None = Field(
+        default=None, description="Why a run that gave up returns the attempt it does."
+    )
     choice_seconds: float = Field(
         default=0.0, description="Model time spent choosing the answer when none passed."
     )

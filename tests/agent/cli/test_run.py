@@ -30,7 +30,7 @@ def test_run_prints_the_trajectory_and_a_run_id_that_show_finds(
     assert shown.exit_code == 0, shown.output
     assert f"run {run_id}" in shown.output and "input: abc" in shown.output
     stored = store.get_run(run_id)
-    assert lines[-3] == f"final: {stored.final_output}"
+    assert lines[-3].split("  (")[0] == f"final: {stored.final_output}"
     assert sum(line.startswith("attempt ") for line in lines) == stored.rounds
 
 

@@ -81,13 +81,14 @@ def test_a_revision_both_prompts_find_far_likelier_replaces_the_first_attempt(
     # although the critic scored "12" higher.
     state = gave_up(const_prompts, [("12", 0.9), ("7", 0.1)])
     deps = LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(switch_margin=3.0))
-    assert _fallback(state, deps).output == "7"
+    chosen, why = _fallback(state, deps)
+    assert chosen.output == "7" and why.startswith("attempt 2: ") and "nats likelier" in why
     # Not likelier by the margin: the first attempt stands.
     deps = LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(switch_margin=1e6))
-    assert _fallback(state, deps).output == "12"
+    assert _fallback(state, deps) == (state.attempts[0], "attempt 1: no other 1e+06 nats likelier")
     # With a critic passed in, or no margin, its best-scored attempt is returned.
     for deps in (
         LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(), critic=always(True)),
         LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(switch_margin=None)),
     ):
-        assert _fallback(state, deps).output == "12"
+        assert _fallback(state, deps) == (state.attempts[0], "attempt 1: the critic's best score")
