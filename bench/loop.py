@@ -17,9 +17,9 @@ shows up as slower model calls instead of overhead. It pays where a write waits 
 `--critic learned` (default) is the critic the loop builds when given none: the task prompt's
 confidence, then the critique prompt if its recorded balanced accuracy clears
 `LoopConfig.min_critique_balanced_acc`. `--critic critique` judges with the critique prompt
-alone, whatever its record. `--critic
-oracle` swaps in the exact checker: an upper bound that separates what the loop's machinery
-(explore several revisions, keep the best) can do from what the critic lets it do.
+alone, whatever its record. `--critic oracle` swaps in the exact checker: an upper bound that
+separates what the loop's machinery (explore several revisions, keep the best) can do from what
+the critic lets it do.
 """
 
 from __future__ import annotations

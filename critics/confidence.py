@@ -16,8 +16,8 @@ Known limitations, both measured on the reference world:
   (`LoopConfig.min_critique_balanced_acc`);
 - it detects, it cannot verify a fix. Where a greedy answer went wrong, the right token at that
   step had a lower probability than the wrong one the model chose, so at most 0.5: a corrected
-  answer never passes a threshold above 0.5 under the same task prompt. Revisions still compete
-  on score, and the loop returns the best-scored attempt when none passes.
+  answer never passes a threshold above 0.5 under the same task prompt. So when nothing passes,
+  the loop does not pick by this score (`LoopConfig.switch_margin`).
 """
 
 from __future__ import annotations

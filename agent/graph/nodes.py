@@ -191,12 +191,7 @@ def revise(state: LoopState, deps: LoopDeps) -> dict:
     outputs: list[tuple[str, PromptRef]] = []
     if sel.revise is not None:
         prompt = deps.source.load(sel.revise)
-        text = cfg.revise_format.format(
-            task=cfg.task_labels.get(state.task, state.task),
-            input=state.input,
-            answer=last.output,
-            feedback=last.critique.feedback,
-        )
+        text = _revise_text(state, cfg, last)
         outputs += [(o, sel.revise) for o in _explore(deps, text, prompt, cfg.revise_samples, seed)]
     if cfg.resolve_samples or sel.revise is None:
         n = max(cfg.resolve_samples, 1 if sel.revise is None else 0)
@@ -226,6 +221,16 @@ def revise(state: LoopState, deps: LoopDeps) -> dict:
             critique=scored[best],
         )
     }
+
+
+def _revise_text(state: LoopState, cfg: LoopConfig, attempt: Attempt) -> str:
+    """What the revise prompt reads about `attempt`: the request, the answer, the feedback."""
+    return cfg.revise_format.format(
+        task=cfg.task_labels.get(state.task, state.task),
+        input=state.input,
+        answer=attempt.output,
+        feedback=attempt.critique.feedback,
+    )
 
 
 def _explore(deps: LoopDeps, text: str, prompt: SoftPrompt, n_samples: int, seed: int) -> list[str]:
@@ -303,14 +308,8 @@ def _fallback(state: LoopState, deps: LoopDeps) -> tuple[Attempt, str]:
         best = max(attempts, key=lambda a: a.critique.score)
         return best, f"attempt {best.round}: the critic's best score"
     first, outputs = attempts[0], [a.output for a in attempts]
-    revise_text = cfg.revise_format.format(
-        task=cfg.task_labels.get(state.task, state.task),
-        input=state.input,
-        answer=first.output,
-        feedback=first.critique.feedback,
-    )
     joint = [0.0] * len(outputs)
-    for text, ref in ((state.input, sel.task), (revise_text, sel.revise)):
+    for text, ref in ((state.input, sel.task), (_revise_text(state, cfg, first), sel.revise)):
         logp, mask = deps.lm.token_logprobs([text] * len(outputs), outputs, deps.source.load(ref))
         joint = [j + row[m].sum().item() for j, row, m in zip(joint, logp, mask, strict=True)]
     best = max(range(len(outputs)), key=lambda i: joint[i])
