@@ -74,7 +74,7 @@ class PromptRegistry:
     def select(self, task: str) -> PromptSelection:
         """The active versions this run will use."""
         names = [n for n in (task, self.critique_name, self.revise_name) if n]
-        active = self.store.active_versions(names)  # one query per run, not three
+        active = self.store.active_version_numbers(names)  # one query per run, not three
         if task not in active:
             raise RegistryError(
                 f"no active prompt for task {task!r}; train one with `softloop train` and "
@@ -82,8 +82,8 @@ class PromptRegistry:
             )
 
         def ref(name: str | None) -> PromptRef | None:
-            row = active.get(name) if name else None
-            return PromptRef(name=row.name, version=row.version) if row else None
+            version = active.get(name) if name else None
+            return PromptRef(name=name, version=version) if name and version is not None else None
 
         return PromptSelection(
             task=ref(task), critique=ref(self.critique_name), revise=ref(self.revise_name)

@@ -91,7 +91,7 @@ def generate_batch(
                 latency_s=0.05 * rounds,
                 prompt_versions=versions,
                 idempotency_key=run_id.hex,
-                metadata_={},
+                metadata={},
             )
         )
         prompts.extend(

@@ -10,6 +10,7 @@ writers touching the same rows never deadlock (PostgreSQL locks the rows in that
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -70,17 +71,21 @@ def upsert(session: Session | Connection, increments: dict[Key, Sums]) -> None:
         for (h, t, n, v), s in sorted(increments.items())
     ]
     bind = session if isinstance(session, Connection) else session.get_bind()
-    dialect = bind.dialect.name
+    session.execute(_upsert_statement(bind.dialect.name), rows)
+
+
+@functools.cache
+def _upsert_statement(dialect: str) -> Any:
+    """Built once per dialect: it is on every run's write path."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert(RunRollup)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["hour", "task", "prompt_name", "prompt_version"],
         set_={
             c: getattr(RunRollup, c) + getattr(stmt.excluded, c)
             for c in ("runs", "passed", "first_pass", "rounds_sum")
         },
     )
-    session.execute(stmt, rows)
 
 
 def _day(session: Session, column: Any) -> ColumnElement[Any]:

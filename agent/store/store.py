@@ -385,6 +385,11 @@ class Store:
         """The active version of each name that has one, in one query (a run's prompt pick)."""
         return self._read(lambda s: registry.active_versions(s, names))
 
+    def active_version_numbers(self, names: Sequence[str]) -> dict[str, int]:
+        """name -> active version for each name that has one, in one light query: a run's
+        prompt pick, at the start of every run."""
+        return self._read(lambda s: registry.active_version_numbers(s, names))
+
     def set_status(self, name: str, version: int, status: str) -> PromptVersion:
         """Set a version's status (use `promote` to make one active)."""
         if status == "active":
