@@ -6,7 +6,8 @@ critic's verdicts but never shown to the loop), and prints:
 
 - first-attempt and final accuracy (oracle), the wrong→right and right→wrong flips;
 - mean rounds;
-- the critic's precision / recall at catching wrong attempts (every judged attempt);
+- the critic's precision / recall at catching wrong attempts (every judged attempt), and how
+  many first-attempt mistakes it caught: the most the loop can fix;
 - where the time goes: model calls vs graph + store overhead.
 
 Each run is written inside its request, as `softloop run` does; `--writes background` hands the
@@ -54,6 +55,9 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
     )
     model_s = sum(a.model_seconds for a in judged) + sum(s.choice_seconds for s in states)
     n = len(states)
+    # The loop can only fix a mistake its critic catches on the first attempt.
+    missed = [s.attempts[0] for s in states if s.attempts[0].oracle_correct is False]
+    caught = sum(not a.critique.passed for a in missed)
     return {
         "n": n,
         "first_attempt_acc": sum(first) / n,
@@ -64,6 +68,8 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
         "critic_precision": critic["precision"],
         "critic_recall": critic["recall"],
         "critic_f1": critic["f1"],
+        "first_wrong": len(missed),
+        "first_wrong_caught": caught,
         "passed": sum(s.status == "passed" for s in states) / n,
         "wall_s": wall_s,
         "model_s": model_s,
@@ -72,7 +78,7 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
 
 
 def run(
-    n: int = 50,
+    n: int = 200,
     max_rounds: int = 3,
     seed: int = 0,
     progress: bool = True,
@@ -124,7 +130,9 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=50, help="test inputs per task")
+    parser.add_argument(
+        "--n", type=int, default=200, help="test inputs per task (default 200: 1,200 requests)"
+    )
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -163,6 +171,12 @@ def main(argv: list[str] | None = None) -> None:
             f" {r['right_to_wrong']:4d} {r['mean_rounds']:6.2f} {r['critic_precision']:5.2f}"
             f" {r['critic_recall']:5.2f}"
         )
+    wrong, caught = report["first_wrong"], report["first_wrong_caught"]
+    print(
+        f"the critic caught {caught} of {wrong} first-attempt mistakes "
+        f"({caught / max(1, wrong):.0%}): the loop can fix at most those, "
+        f"+{caught / report['n']:.1%} points"
+    )
     print(
         f"time: {report['wall_s']:.1f}s total, {report['model_s']:.1f}s in model calls, "
         f"overhead {report['overhead_fraction']:.1%} (graph + store, {report['writes']} writes)"
