@@ -12,8 +12,12 @@ Task prompts learn (input → known right answer). The critique prompt learns (i
 verdict) only where the verdict is confirmed by 1 or 2, because training the critic on its own
 verdicts would teach it nothing; rows it got wrong are up-weighted.
 
-Labelled runs are split by a hash of the run id: a fixed `holdout_fraction` of them is never
-trained on and joins the evaluation set.
+Labelled runs are split by a hash of their request (task and input): a fixed
+`holdout_fraction` of them is never trained on and joins the evaluation set. Hashing the request,
+not the run, keeps an input asked twice on one side of the split (a held-out answer that was
+also trained on measures nothing), and makes the split the same on every replay of the same
+traffic. For the same reason the rows come out in one canonical order, not in the order the runs
+reached the store, which concurrent writers shuffle: the same feedback trains the same prompt.
 """
 
 from __future__ import annotations
@@ -42,9 +46,21 @@ class Dataset:
     critic_evidence: int = 0  # how many known answers that share rests on
 
 
-def in_holdout(run_id: object, fraction: float) -> bool:
-    digest = hashlib.sha256(str(run_id).encode()).digest()
+def in_holdout(run: RunDetail, fraction: float) -> bool:
+    """Whether the run's request belongs to the held-out `fraction` (by a hash of task + input)."""
+    digest = hashlib.sha256(f"{run.task}\x00{run.input}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
+def _canonical(data: Dataset, limit: int) -> Dataset:
+    """Keep the newest `limit` training rows (runs arrive newest first), then sort both sides."""
+    data.train = sorted(data.train[:limit], key=_row_key)
+    data.holdout = sorted(data.holdout, key=_row_key)
+    return data
+
+
+def _row_key(example: Example) -> tuple[str, str, float]:
+    return example.input, example.output, example.weight
 
 
 def _truth(run: RunDetail, use_oracle: bool) -> tuple[str | None, dict[int, bool], bool, datetime]:
@@ -122,13 +138,12 @@ def task_dataset(runs: Iterable[RunDetail], since: datetime, config: RefineConfi
         if answer is None or weight <= 0:
             continue
         example = Example(input=run.input, output=answer, weight=weight)
-        if labelled and in_holdout(run.id, config.holdout_fraction):
+        if labelled and in_holdout(run, config.holdout_fraction):
             data.holdout.append(example)
             continue
         data.train.append(example)
         data.new_rows += when > since
-    data.train = data.train[: config.max_examples]
-    return data
+    return _canonical(data, config.max_examples)
 
 
 def critique_dataset(
@@ -143,7 +158,7 @@ def critique_dataset(
     data = Dataset()
     for run in runs:
         _, known, labelled, when = _truth(run, config.use_attempt_oracle)
-        holdout = labelled and in_holdout(run.id, config.holdout_fraction)
+        holdout = labelled and in_holdout(run, config.holdout_fraction)
         for attempt in run.attempts:
             correct = known.get(attempt.round)
             if correct is None:
@@ -160,8 +175,7 @@ def critique_dataset(
             else:
                 data.train.append(example)
                 data.new_rows += when > since
-    data.train = data.train[: config.max_examples]
-    return data
+    return _canonical(data, config.max_examples)
 
 
 def critique_example(

@@ -12,11 +12,13 @@ from critics import CriticFormat
 LONG_AGO = datetime.now(UTC) - timedelta(days=1)
 
 
-def record(store: Store, n: int, outputs: list[str], passed: bool, verdicts: list[str]):
+def record(
+    store: Store, n: int, outputs: list[str], passed: bool, verdicts: list[str], input: str = "abc"
+):
     run = RunRecord(
         id=uuid.UUID(int=n),
         task="reverse",
-        input="abc",
+        input=input,
         final_output=outputs[-1],
         status="passed" if passed else "gave_up",
         attempts=[
@@ -66,15 +68,32 @@ def test_critique_rows_come_only_from_confirmed_verdicts(store) -> None:
     assert missed.output == "no:not abc" and missed.weight == 6.0
 
 
-def test_labelled_runs_are_split_into_holdout_by_id(store) -> None:
+def test_labelled_runs_are_split_into_holdout_by_request(store) -> None:
     config = RefineConfig(holdout_fraction=0.5)
-    for n in range(40):
-        run = record(store, n + 10, ["cba"], True, ["pass"])
+    inputs = [f"in{n}" for n in range(40)]
+    for n, text in enumerate(inputs * 2):  # every input asked twice, by two runs
+        run = record(store, n + 10, [text[::-1]], True, ["pass"], input=text)
         store.add_label(run, True, source="oracle")
     rows = task_dataset(store.iter_runs(), LONG_AGO, config)
-    assert 8 <= len(rows.holdout) <= 32 and len(rows.holdout) + len(rows.train) == 40
-    again = task_dataset(store.iter_runs(), LONG_AGO, config)
-    assert [e.input for e in again.holdout] == [e.input for e in rows.holdout]
+    held, trained = {e.input for e in rows.holdout}, {e.input for e in rows.train}
+    assert 4 <= len(held) <= 36 and held | trained == set(inputs)
+    assert not held & trained  # an input is never both held out and trained on
+    assert len(rows.holdout) == 2 * len(held)
+
+
+def test_rows_do_not_depend_on_the_order_runs_were_stored(store, tmp_path) -> None:
+    config = RefineConfig(holdout_fraction=0.3)
+    inputs = [f"in{n}" for n in range(30)]
+    other = Store(f"sqlite:///{tmp_path / 'reversed.db'}", auto_upgrade=True)
+    for target, order in ((store, inputs), (other, inputs[::-1])):
+        for n, text in enumerate(order):
+            run = record(target, 1000 + n, [text[::-1]], True, ["pass"], input=text)
+            target.add_label(run, True, answer=text[::-1], source="oracle")
+    a = task_dataset(store.iter_runs(), LONG_AGO, config)
+    b = task_dataset(other.iter_runs(), LONG_AGO, config)
+    other.close()
+    assert a.train == b.train and a.holdout == b.holdout
+    assert [e.input for e in a.train] == sorted(e.input for e in a.train)
 
 
 def _known_passes(store: Store, start: int, right: int, wrong: int) -> None:
