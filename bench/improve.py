@@ -26,7 +26,10 @@ REQUESTS_PER_CYCLE = 720
 
 def main(argv: list[str] | None = None) -> None:
     defaults = CycleConfig()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.improve",
+        description=__doc__.split("\n")[0],
+    )
     parser.add_argument("--cycles", type=int, default=defaults.cycles)
     parser.add_argument(
         "--requests-per-cycle",

@@ -129,7 +129,10 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.loop",
+        description=__doc__.split("\n")[0],
+    )
     parser.add_argument(
         "--n", type=int, default=200, help="test inputs per task (default 200: 1,200 requests)"
     )

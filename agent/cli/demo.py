@@ -18,7 +18,9 @@ QUICK = {"cycles": 2, "requests_per_cycle": 120, "tasks": ("reverse", "sort"), "
     default=None,
     help="Requests sent through the loop per cycle [360].",
 )
-@click.option("--quick", is_flag=True, help="Two tasks, two short cycles: about three minutes.")
+@click.option(
+    "--quick", is_flag=True, help="Two tasks, two short cycles: about two minutes on 2 CPU cores."
+)
 @click.option(
     "--out",
     "out_dir",
