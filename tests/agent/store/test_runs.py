@@ -57,6 +57,19 @@ def test_recording_the_same_record_twice_writes_it_once(store: Store, make_run) 
     assert len(store.get_run(record.id).attempts) == 2
 
 
+def test_a_different_run_reusing_an_id_is_refused_and_writes_nothing(
+    store: Store, make_run
+) -> None:
+    first = make_run(input="abc")
+    store.record_run(first)
+    clash = make_run(id=first.id, input="xyz")  # same id, its own idempotency key
+    with pytest.raises(StoreError, match=f"a different run with id {first.id} is already stored"):
+        store.record_run(clash)
+    [only] = store.list_runs()
+    assert only.id == first.id and store.get_run(first.id).input == "abc"
+    assert store.stats().total.runs == 1  # the refused run added nothing to the hourly counts
+
+
 def test_get_run_accepts_a_unique_prefix_like_git(store: Store, make_run) -> None:
     a = make_run(id=uuid.UUID("aaaa1111-0000-0000-0000-000000000000"))
     b = make_run(id=uuid.UUID("aaaa2222-0000-0000-0000-000000000000"))
