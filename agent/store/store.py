@@ -382,7 +382,7 @@ class Store:
         return self._read(lambda s: registry.active_version(s, name))
 
     def active_versions(self, names: Sequence[str]) -> dict[str, PromptVersion]:
-        """The active version of each name that has one, in one query (a run's prompt pick)."""
+        """The active version row of each name that has one, in one query."""
         return self._read(lambda s: registry.active_versions(s, names))
 
     def active_version_numbers(self, names: Sequence[str]) -> dict[str, int]:

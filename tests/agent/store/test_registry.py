@@ -72,6 +72,10 @@ def test_active_versions_reads_several_names_at_once(store: Store) -> None:
     active = store.active_versions(["reverse", "critique", "revise", "nope"])
     assert {name: row.version for name, row in active.items()} == {"reverse": 2, "critique": 1}
     assert store.active_versions([]) == {}
+    # The light form a run's prompt pick uses says the same.
+    names = ["reverse", "critique", "revise", "nope"]
+    assert store.active_version_numbers(names) == {"reverse": 2, "critique": 1}
+    assert store.active_version_numbers([]) == {}
 
 
 def test_the_database_allows_one_active_version_per_name(store: Store) -> None:
