@@ -8,33 +8,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prompts.lazy import lazy_exports
+from softloop.prompts.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from agent.graph import FixedPrompts, LoopConfig, LoopState, WriteBehind, build_graph
-    from agent.refine import EvalSets, RefineConfig, RefineOutcome, Refiner
-    from agent.registry import PromptRegistry
-    from agent.setup import Setup, open_setup
-    from agent.store import Store
+    from softloop.agent.graph import FixedPrompts, LoopConfig, LoopState, WriteBehind, build_graph
+    from softloop.agent.refine import EvalSets, RefineConfig, RefineOutcome, Refiner
+    from softloop.agent.registry import PromptRegistry
+    from softloop.agent.setup import Setup, open_setup
+    from softloop.agent.store import Store
 
 _LAZY = {
-    "FixedPrompts": "agent.graph",
-    "LoopConfig": "agent.graph",
-    "LoopState": "agent.graph",
-    "build_graph": "agent.graph",
-    "EvalSets": "agent.refine",
-    "RefineConfig": "agent.refine",
-    "RefineOutcome": "agent.refine",
-    "Refiner": "agent.refine",
-    "PromptRegistry": "agent.registry",
-    "Setup": "agent.setup",
-    "open_setup": "agent.setup",
-    "Store": "agent.store",
-    "WriteBehind": "agent.graph",
+    "FixedPrompts": "softloop.agent.graph",
+    "LoopConfig": "softloop.agent.graph",
+    "LoopState": "softloop.agent.graph",
+    "build_graph": "softloop.agent.graph",
+    "EvalSets": "softloop.agent.refine",
+    "RefineConfig": "softloop.agent.refine",
+    "RefineOutcome": "softloop.agent.refine",
+    "Refiner": "softloop.agent.refine",
+    "PromptRegistry": "softloop.agent.registry",
+    "Setup": "softloop.agent.setup",
+    "open_setup": "softloop.agent.setup",
+    "Store": "softloop.agent.store",
+    "WriteBehind": "softloop.agent.graph",
 }
 
 
-__getattr__ = lazy_exports("agent", _LAZY, globals())
+__getattr__ = lazy_exports("softloop.agent", _LAZY, globals())
 
 
 __all__ = [

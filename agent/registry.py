@@ -21,11 +21,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agent.graph.prompt_source import PromptRef, PromptSelection
-from agent.settings import softloop_home
-from agent.store import PromptVersion, Store
-from prompts import FrozenLM, SoftloopError, SoftPrompt
-from prompts.files import WEIGHTS
+from softloop.agent.graph.prompt_source import PromptRef, PromptSelection
+from softloop.agent.settings import softloop_home
+from softloop.agent.store import PromptVersion, Store
+from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
+from softloop.prompts.files import WEIGHTS
 
 
 class RegistryError(SoftloopError):

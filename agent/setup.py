@@ -2,20 +2,20 @@
 
 The CLI, the demo and the benchmarks all start from `open_setup(...)`:
 
-    setup = open_setup()                        # the embedded reference world
+    setup = open_setup(world=world)             # a world's own model and prompts
     setup = open_setup("./my-model", db_url)    # any Hugging Face causal LM
-    final = setup.graph().invoke({"task": "reverse", "input": "abcdef"})
+    final = setup.graph().invoke({"task": "path", "input": "ad;ab bc cd"})
     setup.refiner().refine_once()
 
-On the embedded default (`model=None`) the shipped prompts are registered as the first active
-versions (idempotent), and the reference tasks supply an exact oracle, hints for the critique
-prompt's `no:<hint>` targets, the words the model knows each task by, and fixed evaluation sets
-for the refiner. Any other model gets none of that: its prompts come from `softloop train` and
-`softloop prompts add`, and its loop runs without an oracle.
+On a world's model (`model=None` with a `World`), the world's shipped prompts are registered as
+the first active versions (idempotent), and its tasks supply an exact oracle, hints for the
+critique prompt's `no:<hint>` targets, the words the model knows each task by, and fixed
+evaluation sets for the refiner. Any other model gets none of that: its prompts come from
+`softloop train` and `softloop prompts add`, and its loop runs without an oracle.
 
-Known limitation: the critique evaluation set of the reference world is built from the model's
-own answers the first time a critique prompt is evaluated, under the task prompts active at that
-moment, and then kept for the life of the process (so active and candidate meet the same set).
+Known limitation: a world's critique evaluation set is built from the model's own answers the
+first time a critique prompt is evaluated, under the task prompts active at that moment, and
+then kept for the life of the process (so active and candidate meet the same set).
 """
 
 from __future__ import annotations
@@ -27,27 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.graph import LoopConfig, Oracle, build_graph
-from agent.refine import EvalSets, Refiner
-from agent.registry import PromptRegistry
-from agent.settings import DATABASE_URL_ENV, softloop_home
-from agent.store import Store
-from critics import CriticFormat, DoubtHint
-from prompts import Example, FrozenLM, SoftloopError
-from prompts.threads import fit_threads
+from softloop.agent.graph import LoopConfig, Oracle, build_graph
+from softloop.agent.refine import EvalSets, Refiner
+from softloop.agent.registry import PromptRegistry
+from softloop.agent.settings import DATABASE_URL_ENV, softloop_home
+from softloop.agent.store import Store
+from softloop.agent.world import World
+from softloop.critics import CriticFormat, DoubtHint
+from softloop.prompts import Example, FrozenLM, SoftloopError
+from softloop.prompts.threads import fit_threads
 
 # task, input, wrong answer -> a few words on what is wrong
 Hint = Callable[[str, str, str], str]
-
-# The id recorded in manifests of prompts made for the reference model, whatever the install path
-# (bench/train_prompts.py records the same one).
-REFERENCE_MODEL_ID = "softloop/reference"
-# Dev examples per task in the refiner's fixed task eval sets. With 32, the gate promoted
-# candidates that then lost 8-16 points on the test split (one example is 3 points); 100 keeps
-# scoring active and candidate to a few seconds per task.
-EVAL_PER_TASK = 100
-# Dev inputs per task whose own greedy and sampled answers form the critique eval set.
-CRITIQUE_EVAL_PER_TASK = 8
 
 
 class TaskNotFoundError(SoftloopError):
@@ -65,7 +56,7 @@ class Setup:
     hint: Hint | None = None
     task_labels: dict[str, str] = field(default_factory=dict)
     doubt_hint: DoubtHint | None = None
-    is_reference: bool = False
+    from_world: bool = False  # the world's own model, prompts and oracle
     eval_sets: EvalSets = field(default_factory=EvalSets)
 
     def graph(self, **kwargs: Any):
@@ -101,7 +92,7 @@ class Setup:
         known = self.known_tasks()
         if task not in known:
             listed = ", ".join(known) or "none"
-            if self.is_reference:
+            if self.from_world:
                 raise TaskNotFoundError(f"unknown task {task!r}; the known tasks are: {listed}")
             raise TaskNotFoundError(
                 f"no active prompt for task {task!r} (known tasks: {listed}); train one with "
@@ -123,53 +114,44 @@ def open_setup(
     db_url: str | None = None,
     home: Path | None = None,
     *,
+    world: World | None = None,
     defaults: Sequence[str] | None = None,
     auto_upgrade: bool | None = None,
 ) -> Setup:
-    """Load the model, open the store and the registry; on the reference world, bootstrap it.
+    """Load the model, open the store and the registry; on a world's own model, bootstrap it.
 
-    model: a local path or hub id of a causal LM; None for the embedded reference model.
+    model: a local path or hub id of a causal LM; None for the world's model.
     db_url: the store; default `$SOFTLOOP_DATABASE_URL`, else `softloop.db` in `home`.
     home: the data directory for prompt files and the default database (`$SOFTLOOP_HOME`).
-    defaults: which shipped prompts of the reference world to register when their name has no
-        version yet (default: all; the demo registers its own weak task prompts instead).
+    world: the embedded default (model, tasks, shipped prompts); see `softloop.agent.world`.
+    defaults: which of the world's shipped prompts to register when their name has no version
+        yet (default: all; the demo registers its own weak task prompts instead).
     auto_upgrade: migrate the database to the current schema on first use (default: only
         softloop's own SQLite file; a shared database is upgraded with `softloop db upgrade`).
     """
     home = Path(home) if home is not None else softloop_home()
-    reference = _is_reference(model)
-    store = _open_store(db_url, home, auto_upgrade)
-    lm = load_model(model)
+    store = _open_store(db_url, home, auto_upgrade)  # cheap, and fails fast when unreachable
+    lm = load_model(model, world)
     fit_threads(lm.model)
     registry = PromptRegistry(store, lm, home / "prompts")
-    if not reference:
+    if world is None or not world.is_model(model):
         return Setup(lm=lm, store=store, registry=registry)
-    return _reference_setup(lm, store, registry, defaults)
+    return _world_setup(lm, store, registry, world, defaults)
 
 
-def load_model(model: str | None) -> FrozenLM:
-    """A causal LM by local path or hub id; None (or its path) for the embedded reference model.
+def load_model(model: str | None, world: World | None = None) -> FrozenLM:
+    """A causal LM by local path or hub id; None (or its path) for the world's model.
 
-    The reference model is stamped with one id whatever the install path, so prompts trained
-    for it in one checkout match it in another.
+    The world's model is stamped with the world's id whatever the install path, so prompts
+    trained for it in one checkout match it in another.
     """
-    if not _is_reference(model):
-        assert model is not None
+    if world is None or not world.is_model(model):
+        if model is None:
+            raise SoftloopError("no model given; pass --model PATH_OR_ID")
         return FrozenLM.from_pretrained(model)
-    from bench.world import reference_model_path
-
-    lm = FrozenLM.from_pretrained(str(reference_model_path()))
-    lm.model_id = REFERENCE_MODEL_ID
+    lm = FrozenLM.from_pretrained(str(world.model_path))
+    lm.model_id = world.model_id
     return lm
-
-
-def _is_reference(model: str | None) -> bool:
-    if model is None:
-        return True
-    from bench.world import REFERENCE_DIR
-
-    path = Path(model).expanduser()
-    return path.exists() and path.resolve() == (REFERENCE_DIR / "model").resolve()
 
 
 def _open_store(db_url: str | None, home: Path, auto_upgrade: bool | None) -> Store:
@@ -180,58 +162,51 @@ def _open_store(db_url: str | None, home: Path, auto_upgrade: bool | None) -> St
     return Store(f"sqlite:///{home / 'softloop.db'}", auto_upgrade=True)
 
 
-def _reference_setup(
-    lm: FrozenLM, store: Store, registry: PromptRegistry, defaults: Sequence[str] | None
+def _world_setup(
+    lm: FrozenLM,
+    store: Store,
+    registry: PromptRegistry,
+    world: World,
+    defaults: Sequence[str] | None,
 ) -> Setup:
-    from bench.tasks import TASKS, doubt_hint
-    from bench.world import DEFAULT_PROMPTS, default_prompt_path
-
-    names = DEFAULT_PROMPTS if defaults is None else defaults
-    registry.bootstrap({name: default_prompt_path(name) for name in names})
-    labels = {name: task.instruction for name, task in TASKS.items()}
-
-    def oracle(task: str, input: str, answer: str) -> bool | None:
-        return TASKS[task].check(input, answer) if task in TASKS else None
-
-    def hint(task: str, input: str, answer: str) -> str:
-        return TASKS[task].hint(input, answer) if task in TASKS else "wrong"
-
+    names = list(world.default_prompts) if defaults is None else defaults
+    registry.bootstrap({name: world.default_prompts[name] for name in names})
+    labels = {name: task.label for name, task in world.tasks.items()}
     tasks = {
-        name: [Example(x, y) for x, y in task.split("dev", EVAL_PER_TASK)]
-        for name, task in TASKS.items()
+        name: [Example(x, y) for x, y in task.eval_examples]
+        for name, task in world.tasks.items()
+        if task.eval_examples
     }
     fmt = CriticFormat(task_labels=labels)
-    critique = LazyExamples(lambda: _own_answer_cases(lm, registry, fmt, hint))
+    critique = LazyExamples(lambda: _own_answer_cases(lm, registry, fmt, world))
     return Setup(
         lm=lm,
         store=store,
         registry=registry,
-        oracle=oracle,
-        hint=hint,
+        oracle=world.check,
+        hint=world.hint,
         task_labels=labels,
-        doubt_hint=doubt_hint,
-        is_reference=True,
+        doubt_hint=world.doubt_hint,
+        from_world=True,
         eval_sets=EvalSets(tasks=tasks, critique=critique),
     )
 
 
 def _own_answer_cases(
-    lm: FrozenLM, registry: PromptRegistry, fmt: CriticFormat, hint: Hint
+    lm: FrozenLM, registry: PromptRegistry, fmt: CriticFormat, world: World
 ) -> list[Example]:
-    """Critic eval rows from the model's own answers to dev inputs, labelled by the oracle.
+    """Critic eval rows from the model's own answers, labelled by the world's oracle.
 
-    The critic has to catch the model's own plausible mistakes, not random edits (NOTES.md), so
-    each dev input contributes its greedy answer and one sampled at T=1 (more often wrong).
+    The critic has to catch the model's own plausible mistakes, not random edits, so each input
+    contributes its greedy answer and one sampled at T=1 (more often wrong).
     """
-    from bench.tasks import TASKS
-
     rows: list[Example] = []
-    for name, task in TASKS.items():
+    for name, task in world.tasks.items():
         active = registry.active_prompt(name)
-        if active is None:
+        if active is None or not task.critique_inputs:
             continue
         prompt = active[1]
-        inputs = [x for x, _ in task.split("dev", CRITIQUE_EVAL_PER_TASK, seed=1)]
+        inputs = list(task.critique_inputs)
         greedy = lm.generate(inputs, prompt, max_new_tokens=32)
         sampled = lm.generate(inputs, prompt, max_new_tokens=32, do_sample=True, seed=1)
         seen: set[tuple[str, str]] = set()
@@ -244,7 +219,7 @@ def _own_answer_cases(
                 rows.append(Example(text, fmt.pass_text))
             else:
                 rows.append(
-                    Example(text, f"{fmt.fail_text}{fmt.feedback_sep}{hint(name, x, answer)}")
+                    Example(text, f"{fmt.fail_text}{fmt.feedback_sep}{task.hint(x, answer)}")
                 )
     return rows
 

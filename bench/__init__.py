@@ -5,9 +5,9 @@ The recipe (`python -m bench.pretrain`), the default prompts (`python -m bench.t
 and the benchmark (`python -m bench.reference`) are modules run on their own.
 """
 
-from bench import formats
-from bench.tasks import SPLITS, TASKS, Task, get_task
-from bench.world import (
+from softloop.bench import formats
+from softloop.bench.tasks import SPLITS, TASKS, Task, get_task
+from softloop.bench.world import (
     CRITIQUE,
     DEFAULT_PROMPTS,
     REVISE,

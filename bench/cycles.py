@@ -26,13 +26,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
-from agent.graph import LoopConfig, LoopState
-from agent.refine import RefineConfig, RefineOutcome
-from agent.setup import open_setup
-from bench.loop import summarise
-from bench.tasks import TASKS
-from bench.world import CRITIQUE, REVISE, default_prompt_path
-from prompts import Example, SoftPrompt, TrainConfig, train_prompt
+from softloop.agent.graph import LoopConfig, LoopState
+from softloop.agent.refine import RefineConfig, RefineOutcome
+from softloop.agent.setup import open_setup
+from softloop.bench.loop import summarise
+from softloop.bench.tasks import TASKS
+from softloop.bench.world import CRITIQUE, REVISE, default_prompt_path, reference_world
+from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
 
 CHUNK = 24  # requests per graph.batch call
 CONCURRENCY = 4  # threads per batch; more only adds contention on a 2-core machine
@@ -79,7 +79,11 @@ class Cycles:
         self.config, self.progress = config, progress
         # The shipped critique and revise prompts; the task prompts start weak (`prepare`).
         self.setup = open_setup(
-            db_url=db_url, home=home, defaults=(CRITIQUE, REVISE), auto_upgrade=True
+            db_url=db_url,
+            home=home,
+            world=reference_world(),
+            defaults=(CRITIQUE, REVISE),
+            auto_upgrade=True,
         )
         self.lm, self.store, self.registry = self.setup.lm, self.setup.store, self.setup.registry
         loop = LoopConfig(max_rounds=config.max_rounds, seed=config.seed)

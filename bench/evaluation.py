@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from agent.graph import LoopConfig
-from agent.graph.nodes import learned_critic
-from agent.refine.evaluate import verdict_scores
-from bench import formats
-from bench.tasks import Task
-from critics import CritiqueRequest
+from softloop.agent.graph import LoopConfig
+from softloop.agent.graph.nodes import learned_critic
+from softloop.agent.refine.evaluate import verdict_scores
+from softloop.bench import formats
+from softloop.bench.tasks import Task
+from softloop.critics import CritiqueRequest
 
 if TYPE_CHECKING:
-    from prompts import FrozenLM, SoftPrompt
+    from softloop.prompts import FrozenLM, SoftPrompt
 
 MAX_NEW_TOKENS = 24  # the longest reference answer is 17 characters
 CHUNK = 256  # rows per forward pass

@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from bench.cycles import CycleConfig, Cycles
+from softloop.bench.cycles import CycleConfig, Cycles
 
 # Twice the demo's traffic: about 12 oracle labels per task per cycle instead of 6. The refiner
 # learns from labels (on weak prompts the critic's passes never earn its trust); measured over

@@ -35,11 +35,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from agent.graph import LoopConfig, LoopState, WriteBehind
-from agent.setup import open_setup
-from bench.evaluation import prf
-from bench.tasks import TASKS
-from critics import OracleCritic
+from softloop.agent.graph import LoopConfig, LoopState, WriteBehind
+from softloop.agent.setup import open_setup
+from softloop.bench.evaluation import prf
+from softloop.bench.tasks import TASKS
+from softloop.bench.world import reference_world
+from softloop.critics import OracleCritic
 
 CRITICS = ("learned", "critique", "oracle")
 WRITES = ("sync", "background")
@@ -90,7 +91,9 @@ def run(
         # The shipped prompts on a fresh SQLite store; the oracle's truth is stored beside the
         # critic's verdicts but never shown to the loop.
         db_url = f"sqlite:///{Path(tmp) / 'loop.db'}"
-        setup = open_setup(db_url=db_url, home=Path(tmp), auto_upgrade=True)
+        setup = open_setup(
+            db_url=db_url, home=Path(tmp), world=reference_world(), auto_upgrade=True
+        )
         config = LoopConfig(max_rounds=max_rounds, seed=seed)
         if critic == "critique":
             config = config.model_copy(update={"confidence_threshold": None})

@@ -15,8 +15,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from bench import formats
-from bench.tasks import TASKS, Task
+from softloop.bench import formats
+from softloop.bench.tasks import TASKS, Task
 
 Example = tuple[str, str]  # (query text, target text); BOS/EOS are added when encoding
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import formats
-from bench.decode import complete, next_token_logprobs
-from bench.evaluation import prf
-from bench.mixture import PHASE1, PHASE2
-from bench.tasks import TASKS
+from softloop.bench import formats
+from softloop.bench.decode import complete, next_token_logprobs
+from softloop.bench.evaluation import prf
+from softloop.bench.mixture import PHASE1, PHASE2
+from softloop.bench.tasks import TASKS
 
 
 def evaluate_model(model, tok, n: int) -> dict:

@@ -34,11 +34,11 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from bench import formats, mixture
-from bench.decode import complete
-from bench.modelcard import evaluate_model, write_card
-from bench.tasks import TASKS
-from bench.tokenizer import build_tokenizer
+from softloop.bench import formats, mixture
+from softloop.bench.decode import complete
+from softloop.bench.modelcard import evaluate_model, write_card
+from softloop.bench.tasks import TASKS
+from softloop.bench.tokenizer import build_tokenizer
 
 
 @dataclass

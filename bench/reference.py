@@ -24,12 +24,12 @@ import time
 
 import torch
 
-from agent.graph import LoopConfig
-from agent.graph.nodes import critique_balanced_acc
-from bench import evaluation as ev
-from bench.tasks import TASKS
-from bench.world import CRITIQUE, default_prompt_path, reference_model_path
-from prompts import FrozenLM, SoftPrompt
+from softloop.agent.graph import LoopConfig
+from softloop.agent.graph.nodes import critique_balanced_acc
+from softloop.bench import evaluation as ev
+from softloop.bench.tasks import TASKS
+from softloop.bench.world import CRITIQUE, default_prompt_path, reference_model_path
+from softloop.prompts import FrozenLM, SoftPrompt
 
 
 def run(n: int = 200, seed: int = 0) -> dict:

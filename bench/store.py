@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from agent.store import Attempt, CritiqueRow, Run, RunPromptVersion, Store, rollups
+from softloop.agent.store import Attempt, CritiqueRow, Run, RunPromptVersion, Store, rollups
 
 TASKS = ["reverse", "sort", "upper", "dedup"]
 DAYS = 90
@@ -236,7 +236,7 @@ class Target:
     def __init__(self, url: str | None, backend: str, workdir: Path) -> None:
         self.dropper: Callable[[], None] | None = None
         if url is None and backend == "sqlite":
-            url = f"sqlite:///{workdir / 'bench.db'}"
+            url = f"sqlite:///{workdir / 'softloop.bench.db'}"
         elif url is None:
             admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
             name = f"softloop_bench_{secrets.token_hex(4)}"

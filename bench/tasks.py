@@ -35,10 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from prompts.errors import SoftloopError
+from softloop.prompts.errors import SoftloopError
 
 if TYPE_CHECKING:
-    from critics import Doubt
+    from softloop.critics import Doubt
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
@@ -134,7 +134,7 @@ def doubt_hint(task: str, doubt: Doubt) -> str:
     is too small; a smaller digit (or stopping sooner), too big. Strings say where.
     """
     if task not in TASKS or not TASKS[task].numeric:
-        from critics import position_hint  # here: importing the task suite needs no torch
+        from softloop.critics import position_hint  # here: importing the task suite needs no torch
 
         return position_hint(task, doubt)
     if doubt.token == "":

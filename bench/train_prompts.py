@@ -29,13 +29,20 @@ from pathlib import Path
 
 import torch
 
-from bench import evaluation as ev
-from bench import formats
-from bench.tasks import TASKS, Task
-from bench.world import CRITIQUE, DEFAULT_PROMPTS, REFERENCE_DIR, REVISE, reference_model_path
-from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+from softloop.bench import evaluation as ev
+from softloop.bench import formats
+from softloop.bench.tasks import TASKS, Task
+from softloop.bench.world import (
+    CRITIQUE,
+    DEFAULT_PROMPTS,
+    REFERENCE_DIR,
+    REFERENCE_MODEL_ID,
+    REVISE,
+    reference_model_path,
+)
+from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 
-MODEL_ID = "softloop/reference"  # recorded in manifests instead of this machine's path
+MODEL_ID = REFERENCE_MODEL_ID  # recorded in manifests instead of this machine's path
 INITS = ("text", "vocab", "random")
 
 

@@ -3,7 +3,7 @@
 Paths are resolved from this file, so they work from a source checkout, an editable install
 and a wheel alike (the assets are package data: `*.json`, `*.safetensors`, `*.md`).
 
-    from bench.world import reference_model_path, default_prompt_path
+    from softloop.bench.world import reference_model_path, default_prompt_path
     lm = FrozenLM.from_pretrained(reference_model_path())
     prompt = SoftPrompt.load(default_prompt_path("reverse"), lm=lm)
 """
@@ -12,13 +12,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.tasks import TASKS
-from prompts.errors import SoftloopError
+from softloop.agent.world import World, WorldTask
+from softloop.bench.tasks import TASKS, doubt_hint
+from softloop.prompts.errors import SoftloopError
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 CRITIQUE = "critique"  # name of the default critique prompt
 REVISE = "revise"  # name of the default revise prompt
 DEFAULT_PROMPTS: tuple[str, ...] = (*TASKS, CRITIQUE, REVISE)
+# The id recorded in manifests of prompts made for the reference model, whatever the install path.
+REFERENCE_MODEL_ID = "softloop/reference"
+# Dev examples per task in the refiner's fixed task eval sets: enough that one example moves
+# accuracy by one point, while scoring active and candidate stays a few seconds per task.
+EVAL_PER_TASK = 100
+# Dev inputs per task whose own greedy and sampled answers form the critique eval set.
+CRITIQUE_EVAL_PER_TASK = 8
 
 
 def reference_model_path() -> Path:
@@ -45,3 +53,24 @@ def default_prompt_path(name: str) -> Path:
             "`python -m bench.train_prompts`"
         )
     return path
+
+
+def reference_world() -> World:
+    """The embedded default: the reference model, its tasks and its shipped prompts."""
+    tasks = {
+        name: WorldTask(
+            label=task.instruction,
+            check=task.check,
+            hint=task.hint,
+            eval_examples=task.split("dev", EVAL_PER_TASK),
+            critique_inputs=[x for x, _ in task.split("dev", CRITIQUE_EVAL_PER_TASK, seed=1)],
+        )
+        for name, task in TASKS.items()
+    }
+    return World(
+        model_path=reference_model_path(),
+        model_id=REFERENCE_MODEL_ID,
+        tasks=tasks,
+        default_prompts={name: default_prompt_path(name) for name in DEFAULT_PROMPTS},
+        doubt_hint=doubt_hint,
+    )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ValidationError
 
-from critics.critique import BatchedCritic, Critique, CritiqueRequest, Verdict
+from softloop.critics.critique import BatchedCritic, Critique, CritiqueRequest, Verdict
 
 # A check returns True (right), False (wrong), or (ok, feedback) to explain a failure.
 CheckResult = bool | tuple[bool, str]

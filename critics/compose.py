@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from critics.critique import BatchedCritic, Critic, Critique, CritiqueRequest, verdict_of
+from softloop.critics.critique import BatchedCritic, Critic, Critique, CritiqueRequest, verdict_of
 
 
 class AllOf(BatchedCritic):

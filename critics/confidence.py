@@ -26,8 +26,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
-from prompts import FrozenLM, SoftPrompt
+from softloop.critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
+from softloop.prompts import PromptedLM, SoftPrompt
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class ConfidenceCritic(BatchedCritic):
 
     def __init__(
         self,
-        lm: FrozenLM,
+        lm: PromptedLM,
         prompt: SoftPrompt,
         *,
         threshold: float = 0.6,

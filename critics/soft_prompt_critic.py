@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
-from prompts import FrozenLM, SoftPrompt
+from softloop.critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
+from softloop.prompts import PromptedLM, SoftPrompt
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class CriticFormat:
 
 @torch.no_grad()
 def pass_probability(
-    lm: FrozenLM, prompt: SoftPrompt, texts: Sequence[str], fmt: CriticFormat
+    lm: PromptedLM, prompt: SoftPrompt, texts: Sequence[str], fmt: CriticFormat
 ) -> list[float]:
     """P(pass_text) / (P(pass_text) + P(fail_text)) for already rendered texts; one pass."""
     n = len(texts)
@@ -68,7 +68,7 @@ class SoftPromptCritic(BatchedCritic):
 
     def __init__(
         self,
-        lm: FrozenLM,
+        lm: PromptedLM,
         prompt: SoftPrompt,
         *,
         threshold: float = 0.5,

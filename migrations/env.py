@@ -10,9 +10,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from agent.settings import database_url
-from agent.store.engine import make_engine
-from agent.store.models import Base
+from softloop.agent.settings import database_url
+from softloop.agent.store.engine import make_engine
+from softloop.agent.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -9,38 +9,39 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prompts.data import Example, read_jsonl
-from prompts.errors import (
+from softloop.prompts.data import Example, read_jsonl
+from softloop.prompts.errors import (
     ConfigError,
     DataFileError,
     PromptFileError,
     PromptMismatchError,
     SoftloopError,
 )
-from prompts.lazy import lazy_exports
+from softloop.prompts.lazy import lazy_exports
+from softloop.prompts.protocols import PromptedLM
 
 if TYPE_CHECKING:
-    from prompts.frozen_lm import FrozenLM
-    from prompts.manifest import PromptManifest
-    from prompts.peft_interop import export_peft, import_peft
-    from prompts.prefix_cache import PrefixCache
-    from prompts.soft_prompt import SoftPrompt
-    from prompts.training import TrainConfig, TrainReport, train_prompt
+    from softloop.prompts.frozen_lm import FrozenLM
+    from softloop.prompts.manifest import PromptManifest
+    from softloop.prompts.peft_interop import export_peft, import_peft
+    from softloop.prompts.prefix_cache import PrefixCache
+    from softloop.prompts.soft_prompt import SoftPrompt
+    from softloop.prompts.training import TrainConfig, TrainReport, train_prompt
 
 _LAZY = {
-    "FrozenLM": "prompts.frozen_lm",
-    "PromptManifest": "prompts.manifest",
-    "export_peft": "prompts.peft_interop",
-    "import_peft": "prompts.peft_interop",
-    "PrefixCache": "prompts.prefix_cache",
-    "SoftPrompt": "prompts.soft_prompt",
-    "TrainConfig": "prompts.training",
-    "TrainReport": "prompts.training",
-    "train_prompt": "prompts.training",
+    "FrozenLM": "softloop.prompts.frozen_lm",
+    "PromptManifest": "softloop.prompts.manifest",
+    "export_peft": "softloop.prompts.peft_interop",
+    "import_peft": "softloop.prompts.peft_interop",
+    "PrefixCache": "softloop.prompts.prefix_cache",
+    "SoftPrompt": "softloop.prompts.soft_prompt",
+    "TrainConfig": "softloop.prompts.training",
+    "TrainReport": "softloop.prompts.training",
+    "train_prompt": "softloop.prompts.training",
 }
 
 
-__getattr__ = lazy_exports("prompts", _LAZY, globals())
+__getattr__ = lazy_exports("softloop.prompts", _LAZY, globals())
 
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "PromptFileError",
     "PromptManifest",
     "PromptMismatchError",
+    "PromptedLM",
     "SoftPrompt",
     "SoftloopError",
     "TrainConfig",

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from prompts.errors import DataFileError
+from softloop.prompts.errors import DataFileError
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,12 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from prompts.errors import PromptFileError, PromptMismatchError
-from prompts.manifest import PromptManifest
-from prompts.soft_prompt import SoftPrompt
+from softloop.prompts.errors import PromptFileError, PromptMismatchError
+from softloop.prompts.manifest import PromptManifest
+from softloop.prompts.soft_prompt import SoftPrompt
 
 if TYPE_CHECKING:
-    from prompts.frozen_lm import FrozenLM
+    from softloop.prompts.frozen_lm import FrozenLM
 
 WEIGHTS = "prompt.safetensors"
 MANIFEST = "manifest.json"

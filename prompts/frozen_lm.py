@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from prompts.batching import IGNORE, Batch, PaddingSide, Row, build_batch
-from prompts.errors import ConfigError, SoftloopError
-from prompts.soft_prompt import SoftPrompt
+from softloop.prompts.batching import IGNORE, Batch, PaddingSide, Row, build_batch
+from softloop.prompts.errors import ConfigError, SoftloopError
+from softloop.prompts.soft_prompt import SoftPrompt
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from prompts.prefix_cache import PrefixCache
+    from softloop.prompts.prefix_cache import PrefixCache
 
 PromptsArg = SoftPrompt | Sequence[SoftPrompt | None] | None
 
@@ -331,13 +331,25 @@ class FrozenLM:
         picked, _ = self.token_logprobs(inputs, targets, prompts, add_eos=False, prefix=prefix)
         return picked.sum(dim=1)
 
+    @torch.no_grad()
+    def next_token_logprobs(
+        self, inputs: Sequence[str], prompts: PromptsArg, prefix: PrefixCache | None = None
+    ) -> torch.Tensor:
+        """Log-probs of the token after each input: `(B, V)`; one pass, last position only.
+
+        What a verdict needs: P(pass word) against P(fail word) for every row at once.
+        """
+        kwargs, _ = self.model_kwargs(inputs, prompts, prefix=prefix)
+        logits = self._forward(kwargs, logits_to_keep=1)[:, -1]  # left-padded: last is real
+        return torch.log_softmax(logits.float(), dim=-1)
+
     def prefix_cache(self, prompt: SoftPrompt) -> PrefixCache:
         """The prompt's key/value cache, to pass as `prefix=` to `generate` and `score`.
 
         Worth it when many calls share one prompt (the critic's scoring, batched requests). It
         is a snapshot: after the prompt is trained further, using it raises; build a new one.
         """
-        from prompts.prefix_cache import build_prefix_cache
+        from softloop.prompts.prefix_cache import build_prefix_cache
 
         return build_prefix_cache(self, prompt)
 
@@ -366,7 +378,7 @@ class FrozenLM:
         Output stops at EOS, at the first `stop` string (excluded) or after `max_new_tokens`.
         `prefix` (from `prefix_cache(prompt)`) skips recomputing a shared prompt.
         """
-        from prompts.generation import generate
+        from softloop.prompts.generation import generate
 
         return generate(
             self,

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from prompts.errors import ConfigError
+from softloop.prompts.errors import ConfigError
 
 if TYPE_CHECKING:
-    from prompts.frozen_lm import FrozenLM, PromptsArg
-    from prompts.prefix_cache import PrefixCache
+    from softloop.prompts.frozen_lm import FrozenLM, PromptsArg
+    from softloop.prompts.prefix_cache import PrefixCache
 
 
 @torch.no_grad()

@@ -8,11 +8,18 @@ the model's weights.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-PromptKind = Literal["task", "critique", "revise"]
+
+class PromptKind(StrEnum):
+    """What a prompt does in the loop; the store and the CLI use the same words."""
+
+    TASK = "task"  # answers requests of one task
+    CRITIQUE = "critique"  # judges an answer: pass or fail, and why
+    REVISE = "revise"  # rewrites a failed answer given the critique
 
 
 def _utc_now() -> datetime:
@@ -24,7 +31,7 @@ class PromptManifest(BaseModel):
 
     name: str
     version: int = 1
-    kind: PromptKind = "task"
+    kind: PromptKind = PromptKind.TASK
     n_tokens: int = Field(gt=0)
     hidden_size: int = Field(gt=0)
     base_model_id: str

@@ -21,13 +21,13 @@ from pydantic import ValidationError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from prompts.errors import PromptFileError
-from prompts.files import atomic_directory, check_compatible, check_weight
-from prompts.manifest import PromptManifest
-from prompts.soft_prompt import SoftPrompt
+from softloop.prompts.errors import PromptFileError
+from softloop.prompts.files import atomic_directory, check_compatible, check_weight
+from softloop.prompts.manifest import PromptManifest
+from softloop.prompts.soft_prompt import SoftPrompt
 
 if TYPE_CHECKING:
-    from prompts.frozen_lm import FrozenLM
+    from softloop.prompts.frozen_lm import FrozenLM
 
 CONFIG = "adapter_config.json"
 WEIGHTS = "adapter_model.safetensors"

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from prompts.batching import Row
-from prompts.errors import ConfigError
-from prompts.soft_prompt import SoftPrompt
+from softloop.prompts.batching import Row
+from softloop.prompts.errors import ConfigError
+from softloop.prompts.soft_prompt import SoftPrompt
 
 if TYPE_CHECKING:
-    from prompts.frozen_lm import FrozenLM, PromptsArg
+    from softloop.prompts.frozen_lm import FrozenLM, PromptsArg
 
 
 @dataclass

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
-from prompts.errors import ConfigError
-from prompts.manifest import PromptKind, PromptManifest, check_template
+from softloop.prompts.errors import ConfigError
+from softloop.prompts.manifest import PromptKind, PromptManifest, check_template
 
 if TYPE_CHECKING:
-    from prompts.frozen_lm import FrozenLM
+    from softloop.prompts.frozen_lm import FrozenLM
 
 InitStrategy = Literal["text", "vocab", "random"]
 
@@ -76,7 +76,7 @@ class SoftPrompt(nn.Module):
         init: InitStrategy = "text",
         text: str | None = None,
         name: str = "prompt",
-        kind: PromptKind = "task",
+        kind: PromptKind | str = PromptKind.TASK,
         template: str = "{input}",
         seed: int = 0,
     ) -> SoftPrompt:
@@ -108,7 +108,7 @@ class SoftPrompt(nn.Module):
         config = lm.model.config
         manifest = PromptManifest(
             name=name,
-            kind=kind,
+            kind=PromptKind(kind),
             n_tokens=n_tokens,
             hidden_size=lm.hidden_size,
             base_model_id=lm.model_id,
@@ -129,14 +129,14 @@ class SoftPrompt(nn.Module):
     # Files live in prompts.files; these are the convenient spellings.
     def save(self, directory: str | Path) -> Path:
         """Write `prompt.safetensors` + `manifest.json` into `directory` atomically."""
-        from prompts.files import save_prompt
+        from softloop.prompts.files import save_prompt
 
         return save_prompt(self, directory)
 
     @classmethod
     def load(cls, directory: str | Path, lm: FrozenLM | None = None) -> SoftPrompt:
         """Read a saved prompt, refusing anything unsafe, corrupt or made for another model."""
-        from prompts.files import load_prompt
+        from softloop.prompts.files import load_prompt
 
         return load_prompt(directory, lm)
 

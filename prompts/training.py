@@ -17,10 +17,10 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
-from prompts.data import Example
-from prompts.errors import ConfigError
-from prompts.frozen_lm import FrozenLM
-from prompts.soft_prompt import SoftPrompt
+from softloop.prompts.data import Example
+from softloop.prompts.errors import ConfigError
+from softloop.prompts.frozen_lm import FrozenLM
+from softloop.prompts.soft_prompt import SoftPrompt
 
 
 @dataclass

@@ -85,7 +85,7 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture(scope="session")
 def pg_session_url(pg_server: PgServer) -> str:
     """One migrated PostgreSQL database for the whole session."""
-    from agent.store import Store
+    from softloop.agent.store import Store
 
     url = pg_server.create()
     store = Store(url, auto_upgrade=False)
@@ -97,7 +97,7 @@ def pg_session_url(pg_server: PgServer) -> str:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
-    from agent.store import Store
+    from softloop.agent.store import Store
 
     path = tmp_path_factory.mktemp("template") / "softloop.db"
     store = Store(f"sqlite:///{path}", auto_upgrade=False)
@@ -107,7 +107,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _truncate_all(url: str) -> None:
-    from agent.store import Base
+    from softloop.agent.store import Base
 
     engine = create_engine(url)
     names = ", ".join(t.name for t in Base.metadata.sorted_tables)
@@ -149,7 +149,7 @@ def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 @pytest.fixture
 def store(db_url: str) -> Iterator[object]:
     """A `Store` on a migrated, empty database of each back end."""
-    from agent.store import Store
+    from softloop.agent.store import Store
 
     s = Store(db_url, auto_upgrade=False)
     yield s
@@ -164,7 +164,7 @@ def build_run(
     **fields: object,
 ) -> object:
     """A `RunRecord` with one attempt per answer; every attempt but the last is critiqued 'fail'."""
-    from agent.store import AttemptRecord, CritiqueRecord, RunRecord
+    from softloop.agent.store import AttemptRecord, CritiqueRecord, RunRecord
 
     attempts = []
     for i, answer in enumerate(answers, start=1):

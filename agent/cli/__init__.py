@@ -9,26 +9,28 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Mapping
 
 import click
 
-from prompts.errors import SoftloopError
+from softloop.agent.cli.options import CliContext, cli_context
+from softloop.agent.world import WorldFactory
+from softloop.prompts.errors import SoftloopError
 
 # name -> "module:attribute" of a click command. Add a command here and in its own module.
 COMMANDS: dict[str, str] = {
-    "db": "agent.cli.db:db",
-    "demo": "agent.cli.demo:demo",
-    "export": "agent.cli.review:export",
-    "export-peft": "agent.cli.peft_cmd:export_peft_cmd",
-    "history": "agent.cli.review:history",
-    "import-peft": "agent.cli.peft_cmd:import_peft_cmd",
-    "label": "agent.cli.review:label",
-    "prompts": "agent.cli.prompts_cmd:prompts",
-    "refine": "agent.cli.refine:refine",
-    "run": "agent.cli.run:run",
-    "show": "agent.cli.review:show",
-    "stats": "agent.cli.review:stats",
-    "train": "agent.cli.train:train",
+    "db": "softloop.agent.cli.db:db",
+    "export": "softloop.agent.cli.review:export",
+    "export-peft": "softloop.agent.cli.peft_cmd:export_peft_cmd",
+    "history": "softloop.agent.cli.review:history",
+    "import-peft": "softloop.agent.cli.peft_cmd:import_peft_cmd",
+    "label": "softloop.agent.cli.review:label",
+    "prompts": "softloop.agent.cli.prompts_cmd:prompts",
+    "refine": "softloop.agent.cli.refine:refine",
+    "run": "softloop.agent.cli.run:run",
+    "show": "softloop.agent.cli.review:show",
+    "stats": "softloop.agent.cli.review:stats",
+    "train": "softloop.agent.cli.train:train",
 }
 
 
@@ -36,10 +38,10 @@ class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted({**COMMANDS, **cli_context().commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
+        target = {**COMMANDS, **cli_context().commands}.get(cmd_name)
         if target is None:
             return None
         module_name, attr = target.split(":")
@@ -57,10 +59,21 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the CLI, turning user errors into one clean line."""
+def main(
+    argv: list[str] | None = None,
+    *,
+    world: WorldFactory | None = None,
+    commands: Mapping[str, str] | None = None,
+) -> None:
+    """Run the CLI, turning user errors into one clean line.
+
+    world: builds the embedded default that commands use when no `--model` is given (see
+    `softloop.agent.world`); without one, commands that need a model ask for `--model`.
+    commands: extra commands, name -> "module:attribute".
+    """
+    obj = CliContext(world_factory=world, commands=dict(commands or {}))
     try:
-        cli.main(args=argv, prog_name="softloop", standalone_mode=False)
+        cli.main(args=argv, prog_name="softloop", standalone_mode=False, obj=obj)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

@@ -1,3 +1,3 @@
-from agent.cli import main
+from softloop.agent.cli import main
 
 main()

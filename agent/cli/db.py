@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import click
 
-from agent.cli.options import db_option
+from softloop.agent.cli.options import db_option
 
 
 def _where(store) -> str:
-    from agent.store.engine import safe_url
+    from softloop.agent.store.engine import safe_url
 
     return safe_url(store.url)
 
 
 def _store(db_url: str | None):
-    from agent.store import Store
+    from softloop.agent.store import Store
 
     return Store(db_url, auto_upgrade=False)
 

@@ -3,10 +3,45 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from softloop.agent.world import World, WorldFactory
+
+
+@dataclass
+class CliContext:
+    """What the program that runs the CLI hands every command (click's `obj`).
+
+    world: the embedded default, built on first use (commands that only read the store never
+    build it). commands: extra commands, name -> "module:attribute", as in `COMMANDS`.
+    """
+
+    world_factory: WorldFactory | None = None
+    commands: Mapping[str, str] = field(default_factory=dict)
+    _world: World | None = None
+
+    def world(self) -> World | None:
+        if self._world is None and self.world_factory is not None:
+            self._world = self.world_factory()
+        return self._world
+
+
+def cli_context() -> CliContext:
+    """The running CLI's context; an empty one outside a CLI run."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(CliContext) if ctx is not None else None
+    return found if found is not None else CliContext()
+
+
+def current_world() -> World | None:
+    """The running program's embedded default world, if it has one."""
+    return cli_context().world()
+
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table."

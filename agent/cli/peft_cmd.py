@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from agent.cli.options import echo_json, json_option, model_option
-from prompts.errors import SoftloopError
+from softloop.agent.cli.options import current_world, echo_json, json_option, model_option
+from softloop.prompts.errors import SoftloopError
 
 _dir = click.Path(file_okay=False, path_type=Path)
 
@@ -33,7 +33,7 @@ def export_peft_cmd(prompt_dir: Path, out_dir: Path, base_model: str | None, as_
     Example:
       softloop export-peft prompts/add ./add-peft
     """
-    from prompts import SoftPrompt, export_peft
+    from softloop.prompts import SoftPrompt, export_peft
 
     try:
         prompt = SoftPrompt.load(prompt_dir)
@@ -63,11 +63,11 @@ def import_peft_cmd(
     Example:
       softloop import-peft ./add-peft prompts/add --model ./tiny-llama
     """
-    from agent.setup import load_model
-    from prompts import import_peft
+    from softloop.agent.setup import load_model
+    from softloop.prompts import import_peft
 
     try:
-        lm = load_model(model_path)
+        lm = load_model(model_path, current_world())
         prompt = import_peft(peft_dir, lm, name=name)
         if name is None and prompt.manifest.extra.get("imported_from") == "peft":
             prompt.manifest.name = out_dir.name

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import click
 
-from agent.cli.options import db_option, echo_json, json_option, model_option
-from agent.cli.review import _table, _when
-from prompts.errors import SoftloopError
+from softloop.agent.cli.options import db_option, echo_json, json_option, model_option
+from softloop.agent.cli.review import _table, _when
+from softloop.prompts.errors import SoftloopError
 
 
 def _open_store(db_url: str | None):
-    from agent.store import Store  # imported here so `softloop --help` stays instant
+    from softloop.agent.store import Store  # imported here so `softloop --help` stays instant
 
     return Store(db_url)
 
@@ -163,7 +163,7 @@ def promote(name, version, db_url):
     Example:
       softloop prompts promote reverse 3
     """
-    from agent.registry import verified_path
+    from softloop.agent.registry import verified_path
 
     store = _open_store(db_url)
     verified_path(store.get_prompt_version(name, version), "not promoted")
@@ -213,13 +213,16 @@ def add(directory, active, name, kind, model_path, db_url):
       softloop prompts add ./trained/reverse --active
       softloop prompts add ./trained/judge --name critique --kind critique --model ./my-model
     """
-    from agent.cli.run import open_for_cli
-    from prompts import SoftPrompt
+    from softloop.agent.cli.run import open_for_cli
+    from softloop.prompts import SoftPrompt
+    from softloop.prompts.manifest import PromptKind
 
     setup = open_for_cli(model_path, db_url)
     try:
         prompt = SoftPrompt.load(directory, lm=setup.lm)
-        update = {k: v for k, v in (("name", name), ("kind", kind)) if v is not None}
+        update: dict[str, object] = {"name": name} if name is not None else {}
+        if kind is not None:
+            update["kind"] = PromptKind(kind)
         if update:
             prompt.manifest = prompt.manifest.model_copy(update=update)
         # No parent: a prompt trained elsewhere was not warm-started from a registered version.

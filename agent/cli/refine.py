@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 import click
 
-from agent.cli.options import db_option, echo_json, json_option, model_option
-from prompts.errors import SoftloopError
+from softloop.agent.cli.options import db_option, echo_json, json_option, model_option
+from softloop.prompts.errors import SoftloopError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -133,8 +133,8 @@ def refine(once, every, names, min_feedback, verbose, model_path, db_url, as_jso
     every_s = parse_duration(every) if every is not None else None
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else None
 
-    from agent.cli.run import open_for_cli
-    from agent.refine import RefineConfig
+    from softloop.agent.cli.run import open_for_cli
+    from softloop.agent.refine import RefineConfig
 
     with _logging(verbose):
         setup = open_for_cli(model_path, db_url)

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from agent.cli.options import compose, db_option, echo_json, json_option
-from prompts.errors import SoftloopError
+from softloop.agent.cli.options import compose, db_option, echo_json, json_option
+from softloop.agent.vocabulary import STORED_RUN_STATUSES
+from softloop.prompts.errors import SoftloopError
 
-RUN_STATUSES = ["passed", "failed", "gave_up", "error"]
+RUN_STATUSES = [s.value for s in STORED_RUN_STATUSES]
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -46,7 +47,7 @@ def parse_when(text: str, option: str = "--since", now: datetime | None = None) 
 
 
 def _open_store(db_url: str | None):
-    from agent.store import Store  # imported here so `softloop --help` stays instant
+    from softloop.agent.store import Store  # imported here so `softloop --help` stays instant
 
     return Store(db_url)
 

@@ -11,7 +11,13 @@ import logging
 
 import click
 
-from agent.cli.options import db_option, echo_json, json_option, model_option
+from softloop.agent.cli.options import (
+    current_world,
+    db_option,
+    echo_json,
+    json_option,
+    model_option,
+)
 
 
 @click.command()
@@ -43,7 +49,7 @@ def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
       softloop run --task sort --confidence 0.8 qwerty
       softloop run --model ./my-model --task summarise "some text"
     """
-    from agent.graph import LoopConfig, LoopState
+    from softloop.agent.graph import LoopConfig, LoopState
 
     setup = open_for_cli(model_path, db_url)
     # The loop logs a failed store write; this command prints it once, as a warning, below.
@@ -71,11 +77,11 @@ def open_for_cli(model_path: str | None, db_url: str | None):
     """`open_setup` for a command, without loading progress bars."""
     from transformers.utils import logging as hf_logging
 
-    from agent.setup import open_setup
+    from softloop.agent.setup import open_setup
 
     # A command's stderr is for warnings and errors.
     hf_logging.disable_progress_bar()
-    return open_setup(model_path, db_url)
+    return open_setup(model_path, db_url, world=current_world())
 
 
 def render_state(state) -> str:

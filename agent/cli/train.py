@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from agent.cli.options import echo_json, json_option, model_option
-from prompts.errors import SoftloopError
+from softloop.agent.cli.options import current_world, echo_json, json_option, model_option
+from softloop.prompts.errors import SoftloopError
 
 
 @click.command()
@@ -80,9 +80,9 @@ def train(
     """
     if init == "text" and not init_text:
         raise click.UsageError("--init text needs --init-text 'INSTRUCTION'; or use --init vocab")
-    from agent.setup import load_model
-    from prompts import SoftPrompt, TrainConfig, read_jsonl, train_prompt
-    from prompts.threads import fit_threads
+    from softloop.agent.setup import load_model
+    from softloop.prompts import SoftPrompt, TrainConfig, read_jsonl, train_prompt
+    from softloop.prompts.threads import fit_threads
 
     if as_json:  # keep stderr quiet too, not just stdout clean
         from transformers.utils import logging as hf_logging
@@ -93,7 +93,7 @@ def train(
     try:
         train_set = read_jsonl(data_path)
         dev_set = read_jsonl(dev_path) if dev_path is not None else None
-        lm = load_model(model_path)
+        lm = load_model(model_path, current_world())
         fit_threads(lm.model)
         init = init or ("text" if init_text else "vocab")
         prompt = SoftPrompt.from_init(

@@ -21,23 +21,24 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
-from agent.graph import nodes
-from agent.graph.config import LoopConfig
-from agent.graph.nodes import LoopDeps, Oracle
-from agent.graph.prompt_source import FixedPrompts, PromptSource
-from agent.graph.state import LoopState
-from critics import Critic, DoubtHint, position_hint
-from prompts import FrozenLM, SoftPrompt
+from softloop.agent.graph import nodes
+from softloop.agent.graph.config import LoopConfig
+from softloop.agent.graph.nodes import LoopDeps, Oracle
+from softloop.agent.graph.prompt_source import FixedPrompts, PromptSource
+from softloop.agent.graph.state import LoopState
+from softloop.agent.store.sink import RunSink
+from softloop.critics import Critic, DoubtHint, position_hint
+from softloop.prompts import PromptedLM, SoftPrompt
 
 # What a transient model-call failure looks like; anything else is a bug and fails the run.
 TRANSIENT_MODEL_ERRORS: tuple[type[Exception], ...] = (ConnectionError, TimeoutError, MemoryError)
 
 
 def build_graph(
-    lm: FrozenLM,
+    lm: PromptedLM,
     prompts: PromptSource | SoftPrompt | Mapping[str, SoftPrompt],
     critic: Critic | None = None,
-    store: Any = None,
+    store: RunSink | None = None,
     max_rounds: int | None = None,
     *,
     checks: Sequence[Critic] = (),

@@ -11,13 +11,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from agent.graph.config import LoopConfig
-from agent.graph.prompt_source import PromptRef, PromptSource
-from agent.graph.recording import record_run
-from agent.graph.state import Attempt, Candidate, LoopState
-from critics import (
+from softloop.agent.graph.config import LoopConfig
+from softloop.agent.graph.prompt_source import PromptRef, PromptSource
+from softloop.agent.graph.recording import record_run
+from softloop.agent.graph.state import Attempt, Candidate, LoopState
+from softloop.agent.store.sink import RunSink
+from softloop.agent.vocabulary import RunStatus
+from softloop.critics import (
     AllOf,
     ConfidenceCritic,
     Critic,
@@ -28,7 +30,7 @@ from critics import (
     SoftPromptCritic,
     position_hint,
 )
-from prompts import FrozenLM, SoftloopError, SoftPrompt
+from softloop.prompts import PromptedLM, SoftloopError, SoftPrompt
 
 log = logging.getLogger("softloop.loop")
 
@@ -38,12 +40,12 @@ Oracle = Callable[[str, str, str], bool | None]
 
 @dataclass
 class LoopDeps:
-    lm: FrozenLM
+    lm: PromptedLM
     source: PromptSource
     config: LoopConfig
     critic: Critic | None = None
     checks: Sequence[Critic] = ()
-    store: Any = None  # agent.store.Store; untyped here to keep the store optional
+    store: RunSink | None = None  # where finished runs go; None stores nothing
     oracle: Oracle | None = None
     doubt_hint: DoubtHint = position_hint
     _critics: dict[tuple[PromptRef | None, PromptRef], Critic] = field(default_factory=dict)
@@ -88,7 +90,7 @@ def critique_balanced_acc(prompt: SoftPrompt) -> float | None:
 
 
 def learned_critic(
-    lm: FrozenLM,
+    lm: PromptedLM,
     task_prompt: SoftPrompt,
     critique: SoftPrompt | None,
     config: LoopConfig,
@@ -144,7 +146,7 @@ def generate(state: LoopState, deps: LoopDeps) -> dict:
         "max_rounds": state.max_rounds or deps.config.max_rounds,
         "idempotency_key": state.idempotency_key or uuid.uuid4().hex,
         "started_at": started_at,
-        "status": "running",
+        "status": RunStatus.RUNNING,
         "candidate": candidate,
     }
 
@@ -265,12 +267,12 @@ def finish(state: LoopState, deps: LoopDeps) -> dict:
     """
     last = state.attempts[-1]
     if last.critique.passed:
-        update: dict = {"status": "passed", "final_output": last.output}
+        update: dict = {"status": RunStatus.PASSED, "final_output": last.output}
     else:
         t0 = time.perf_counter()
         best, reason = _fallback(state, deps)
         update = {
-            "status": "gave_up",
+            "status": RunStatus.GAVE_UP,
             "final_output": best.output,
             "final_reason": reason,
             "choice_seconds": time.perf_counter() - t0,

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from prompts import SoftloopError, SoftPrompt
+from softloop.prompts import SoftloopError, SoftPrompt
 
 
 class PromptRef(BaseModel):

@@ -19,13 +19,15 @@ import threading
 import uuid
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.settings import softloop_home
-from agent.store import AttemptRecord, CritiqueRecord, RunRecord
+from softloop.agent.settings import softloop_home
+from softloop.agent.store import AttemptRecord, CritiqueRecord, RunRecord
+from softloop.agent.store.sink import RunSink
+from softloop.agent.vocabulary import RunStatus
 
 if TYPE_CHECKING:
-    from agent.graph.state import LoopState
+    from softloop.agent.graph.state import LoopState
 
 log = logging.getLogger("softloop.loop")
 
@@ -56,7 +58,7 @@ def to_record(state: LoopState) -> RunRecord:
         task=state.task,
         input=state.input,
         final_output=state.final_output,
-        status=state.status if state.status != "running" else "error",
+        status=state.status if state.status != RunStatus.RUNNING else RunStatus.ERROR,
         rounds=len(state.attempts),
         latency_s=state.latency_s,
         prompt_versions=state.selection.versions(),
@@ -65,12 +67,12 @@ def to_record(state: LoopState) -> RunRecord:
     )
 
 
-def record_run(store: Any, state: LoopState) -> tuple[str | None, str | None]:
+def record_run(store: RunSink, state: LoopState) -> tuple[str | None, str | None]:
     """Store the run; returns (run id, None) or (None, why it could not be stored)."""
     return store_record(store, to_record(state))
 
 
-def store_record(store: Any, record: RunRecord) -> tuple[str | None, str | None]:
+def store_record(store: RunSink, record: RunRecord) -> tuple[str | None, str | None]:
     """Write one record; on failure spool it and log why. (run id, None) or (None, why)."""
     try:
         return str(store.record_run(record)), None
@@ -85,12 +87,11 @@ class WriteBehind:
     """Writes runs to a store on a background thread, so no request waits for the database.
 
     Pass it as the graph's `store`: `build_graph(..., store=WriteBehind(store))`. A run's write
-    (one transaction: about 0.6 ms on a local SQLite file, plus network round trips to a remote
-    PostgreSQL) then no longer adds to the request's latency. It removes waiting, not work: with
-    a store on the same 2-core machine the wall time of many runs was the same either way, as
-    the write's Python work competes with the model calls' for the interpreter lock (README,
-    "Store writes off the request path"). The run id is known before the write (it is derived
-    from the run's idempotency key), so `run_id` is set as usual.
+    (one transaction, plus network round trips to a remote PostgreSQL) then no longer adds to
+    the request's latency. It removes waiting, not work: the write's Python work still competes
+    with the model calls' for the interpreter lock, so it pays where the write waits on a
+    network. The run id is known before the write (it is derived from the run's idempotency
+    key), so `run_id` is set as usual.
 
     What it gives up: a write that still fails after the store's retries cannot be reported in
     the run's state, because the run has already returned. It is logged at ERROR, spooled to
@@ -101,7 +102,7 @@ class WriteBehind:
     dropped run).
     """
 
-    def __init__(self, store: Any, max_pending: int = 1000):
+    def __init__(self, store: RunSink, max_pending: int = 1000):
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.store = store

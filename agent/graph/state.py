@@ -8,14 +8,13 @@ LangGraph's recursion limit, so the exit is part of the data a checkpoint resume
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from agent.graph.prompt_source import PromptRef, PromptSelection
-from critics import Critique
-
-RunStatus = Literal["running", "passed", "gave_up", "error"]
+from softloop.agent.graph.prompt_source import PromptRef, PromptSelection
+from softloop.agent.vocabulary import RunStatus
+from softloop.critics import Critique
 
 
 class Candidate(BaseModel):
@@ -61,7 +60,7 @@ class LoopState(BaseModel):
     round: int = 0
     candidate: Candidate | None = None
     attempts: Annotated[list[Attempt], operator.add] = Field(default_factory=list)
-    status: RunStatus = "running"
+    status: RunStatus = RunStatus.RUNNING
     final_output: str | None = None
     started_at: float | None = Field(default=None, description="Wall-clock start (time.time).")
     latency_s: float | None = None

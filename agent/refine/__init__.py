@@ -1,9 +1,9 @@
 """Retraining prompts from stored feedback, gated on a measured gain, safe under concurrency."""
 
-from agent.refine.config import RefineConfig
-from agent.refine.data import critique_dataset, task_dataset
-from agent.refine.evaluate import CriticScores, critic_scores, task_accuracy
-from agent.refine.refiner import EvalSets, RefineOutcome, Refiner
+from softloop.agent.refine.config import RefineConfig
+from softloop.agent.refine.data import critique_dataset, task_dataset
+from softloop.agent.refine.evaluate import CriticScores, critic_scores, task_accuracy
+from softloop.agent.refine.refiner import EvalSets, RefineOutcome, Refiner
 
 __all__ = [
     "CriticScores",

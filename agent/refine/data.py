@@ -27,10 +27,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from agent.refine.config import RefineConfig
-from agent.store import AttemptView, RunDetail
-from critics import CriticFormat
-from prompts import Example
+from softloop.agent.refine.config import RefineConfig
+from softloop.agent.store import AttemptView, RunDetail
+from softloop.critics import CriticFormat
+from softloop.prompts import Example
 
 # task, input, wrong answer -> a short hint of what is wrong (the critique prompt's `no:<hint>`)
 HintFn = Callable[[str, str, str], str]

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from critics import CriticFormat
-from critics.soft_prompt_critic import pass_probability
-from prompts import Example, FrozenLM, SoftPrompt
+from softloop.critics import CriticFormat
+from softloop.critics.soft_prompt_critic import pass_probability
+from softloop.prompts import Example, PromptedLM, SoftPrompt
 
 EVAL_BATCH = 64  # rows per generate call; big enough to amortise, small enough for memory
 
 
 def task_accuracy(
-    lm: FrozenLM, prompt: SoftPrompt, examples: Sequence[Example], max_new_tokens: int = 32
+    lm: PromptedLM, prompt: SoftPrompt, examples: Sequence[Example], max_new_tokens: int = 32
 ) -> float:
     if not examples:
         return 0.0
@@ -45,7 +45,7 @@ class CriticScores(BaseModel):
 
 
 def critic_scores(
-    lm: FrozenLM,
+    lm: PromptedLM,
     prompt: SoftPrompt,
     examples: Sequence[Example],
     fmt: CriticFormat | None = None,

@@ -32,13 +32,13 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agent.refine.config import RefineConfig
-from agent.refine.data import Dataset, HintFn, critique_dataset, task_dataset
-from agent.refine.evaluate import critic_scores, task_accuracy
-from agent.registry import PromptRegistry
-from agent.store import PromptVersion, Store
-from critics import CriticFormat
-from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+from softloop.agent.refine.config import RefineConfig
+from softloop.agent.refine.data import Dataset, HintFn, critique_dataset, task_dataset
+from softloop.agent.refine.evaluate import critic_scores, task_accuracy
+from softloop.agent.registry import PromptRegistry
+from softloop.agent.store import PromptVersion, Store
+from softloop.critics import CriticFormat
+from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 
 log = logging.getLogger("softloop.refine")
 

@@ -4,7 +4,7 @@
 refiner), the records for code that writes (the loop).
 """
 
-from agent.store.errors import (
+from softloop.agent.store.errors import (
     AmbiguousRunIdError,
     DatabaseUnavailableError,
     JobNotFoundError,
@@ -13,23 +13,20 @@ from agent.store.errors import (
     SchemaOutdatedError,
     StoreError,
 )
-from agent.store.models import (
+from softloop.agent.store.models import (
     Attempt,
     Base,
     CritiqueRow,
     JobStatus,
     Label,
     LabelSource,
-    PromptKind,
     PromptStatus,
     PromptVersion,
     RefineJob,
     Run,
     RunPromptVersion,
-    RunStatus,
-    Verdict,
 )
-from agent.store.records import (
+from softloop.agent.store.records import (
     AttemptRecord,
     AttemptView,
     CritiqueRecord,
@@ -41,7 +38,9 @@ from agent.store.records import (
     StatsReport,
     StatsRow,
 )
-from agent.store.store import Store
+from softloop.agent.store.sink import RunSink
+from softloop.agent.store.store import Store
+from softloop.agent.vocabulary import PromptKind, RunStatus, Verdict
 
 __all__ = [
     "AmbiguousRunIdError",
@@ -68,6 +67,7 @@ __all__ = [
     "RunNotFoundError",
     "RunPromptVersion",
     "RunRecord",
+    "RunSink",
     "RunStatus",
     "RunSummary",
     "SchemaOutdatedError",

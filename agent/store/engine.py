@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from agent.store.errors import DatabaseUnavailableError, StoreError
+from softloop.agent.store.errors import DatabaseUnavailableError, StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # longer than any one write transaction we make
 PG_CONNECT_TIMEOUT_S = 5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prompts.errors import SoftloopError
+from softloop.prompts.errors import SoftloopError
 
 
 class StoreError(SoftloopError):

@@ -1,4 +1,4 @@
-"""Alembic, driven from code: the config points at the installed `migrations` package.
+"""Alembic, driven from code: the config points at the installed `softloop.migrations` folder.
 
 No alembic.ini is needed (a wheel install has none at hand). Every entry point (the Store's
 automatic upgrade, `softloop db ...`, the tests) hands Alembic an open connection through
@@ -7,6 +7,7 @@ automatic upgrade, `softloop db ...`, the tests) hands Alembic an open connectio
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from alembic import command
@@ -15,13 +16,22 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-import migrations
+
+def _scripts_dir() -> Path:
+    """The installed `softloop.migrations` folder, found without importing it.
+
+    Found through softloop's own package, never a `migrations/` folder on `sys.path`: a user's
+    project may have its own.
+    """
+    spec = importlib.util.find_spec("softloop.migrations")
+    assert spec is not None and spec.submodule_search_locations, "softloop.migrations is missing"
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
     """An Alembic config for the packaged scripts, bound to a URL or an open connection."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.set_main_option("script_location", str(_scripts_dir()))
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # ini interpolation
     cfg.attributes["connection"] = connection

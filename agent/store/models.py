@@ -12,6 +12,7 @@ databases.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -35,6 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from softloop.agent.vocabulary import STORED_RUN_STATUSES, PromptKind, Verdict
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -47,27 +50,9 @@ NAMING_CONVENTION = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class RunStatus(StrEnum):
-    passed = "passed"
-    failed = "failed"
-    gave_up = "gave_up"
-    error = "error"
-
-
-class Verdict(StrEnum):
-    passed = "pass"
-    failed = "fail"
-
-
 class LabelSource(StrEnum):
     human = "human"
     oracle = "oracle"
-
-
-class PromptKind(StrEnum):
-    task = "task"
-    critique = "critique"
-    revise = "revise"
 
 
 class PromptStatus(StrEnum):
@@ -85,8 +70,8 @@ class JobStatus(StrEnum):
     expired = "expired"  # the lease ran out (the refiner crashed); set by the next acquirer
 
 
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+def _in(column: str, values: Iterable[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in values)})"
 
 
 def utcnow() -> datetime:
@@ -128,7 +113,7 @@ class Run(Base):
 
     __tablename__ = "runs"
     __table_args__ = (
-        CheckConstraint(_in("status", RunStatus), name="status"),
+        CheckConstraint(_in("status", STORED_RUN_STATUSES), name="status"),
         # status and rounds ride along in the time indexes so that history and stats over a
         # time window (optionally one task) are index-only scans, not table lookups per row.
         Index(None, "task", "created_at", "status", "rounds"),

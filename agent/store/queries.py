@@ -17,10 +17,10 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from agent.store import rollups
-from agent.store.errors import AmbiguousRunIdError, RunNotFoundError, StoreError
-from agent.store.models import Attempt, Run, RunPromptVersion
-from agent.store.records import (
+from softloop.agent.store import dialects, rollups
+from softloop.agent.store.errors import AmbiguousRunIdError, RunNotFoundError, StoreError
+from softloop.agent.store.models import Attempt, Run, RunPromptVersion
+from softloop.agent.store.records import (
     AttemptView,
     LabelView,
     RunDetail,
@@ -185,7 +185,7 @@ def _raw_sums(
     ]
     where = run_filters(task=task, since=since, until=until)
     if by == "day":
-        keys: list[Any] = [rollups._day(session, Run.created_at)]
+        keys: list[Any] = [dialects.day_of(session, Run.created_at)]
     elif by == "prompt_version":
         keys = [RunPromptVersion.name, RunPromptVersion.version]
     else:

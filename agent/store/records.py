@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-RunStatusName = Literal["passed", "failed", "gave_up", "error"]
-VerdictName = Literal["pass", "fail"]
+from softloop.agent.vocabulary import STORED_RUN_STATUSES, RunStatus, Verdict
+
 LabelSourceName = Literal["human", "oracle"]
 
 
@@ -29,7 +29,7 @@ class CritiqueRecord(BaseModel):
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     critic: str = Field(max_length=64)
-    verdict: VerdictName
+    verdict: Verdict
     score: float | None = Field(default=None, ge=0.0, le=1.0)
     feedback: str = ""
 
@@ -60,7 +60,7 @@ class RunRecord(BaseModel):
     task: str = Field(max_length=64)
     input: str
     final_output: str | None = None
-    status: RunStatusName
+    status: RunStatus
     rounds: int | None = Field(default=None, ge=0)  # default: the number of attempts
     latency_s: float | None = Field(default=None, ge=0.0)
     prompt_versions: dict[str, int] = Field(default_factory=dict)
@@ -71,6 +71,14 @@ class RunRecord(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+    @field_validator("status")
+    @classmethod
+    def _finished(cls, value: RunStatus) -> RunStatus:
+        if value not in STORED_RUN_STATUSES:
+            allowed = ", ".join(STORED_RUN_STATUSES)
+            raise ValueError(f"a stored run has finished: status {value!r} is not one of {allowed}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> RunRecord:
@@ -90,7 +98,7 @@ class CritiqueView(BaseModel):
     model_config = READ_FROM_ROWS
 
     critic: str
-    verdict: VerdictName
+    verdict: Verdict
     score: float | None
     feedback: str
 
@@ -127,7 +135,7 @@ class RunSummary(BaseModel):
     task: str
     input: str
     final_output: str | None
-    status: RunStatusName
+    status: RunStatus
     rounds: int
     latency_s: float | None
     prompt_versions: dict[str, int]

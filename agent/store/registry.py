@@ -15,17 +15,23 @@ refiners on machines with skewed clocks agree on when a lease ends.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agent.store.errors import JobNotFoundError, PromptVersionNotFoundError, StoreError
-from agent.store.models import JobStatus, PromptKind, PromptStatus, PromptVersion, RefineJob
+from softloop.agent.store import dialects
+from softloop.agent.store.errors import JobNotFoundError, PromptVersionNotFoundError, StoreError
+from softloop.agent.store.models import (
+    JobStatus,
+    PromptKind,
+    PromptStatus,
+    PromptVersion,
+    RefineJob,
+)
 
 
 def _check(value: str, enum: type, what: str) -> str:
@@ -33,12 +39,6 @@ def _check(value: str, enum: type, what: str) -> str:
     if value not in allowed:
         raise StoreError(f"{value!r} is not a {what}; use one of {', '.join(allowed)}")
     return value
-
-
-def db_now(session: Session) -> datetime:
-    if session.get_bind().dialect.name == "postgresql":
-        return session.scalar(select(func.now())).astimezone(UTC)
-    return datetime.now(UTC)
 
 
 def add_prompt_version(
@@ -71,7 +71,7 @@ def add_prompt_version(
         n_examples=n_examples,
         metrics=metrics or {},
         status=status,
-        promoted_at=db_now(session) if status == "active" else None,
+        promoted_at=dialects.now(session) if status == "active" else None,
     )
     session.add(row)
     try:
@@ -133,7 +133,7 @@ def promote(session: Session, name: str, version: int) -> PromptVersion:
     new = get_prompt_version(session, name, version)
     if new.status == "active":
         return new
-    now = db_now(session)
+    now = dialects.now(session)
     # Retire first and flush, so the one-active index never sees two active rows.
     session.execute(
         update(PromptVersion)
@@ -164,15 +164,9 @@ def rollback(session: Session, name: str) -> PromptVersion:
     if current is not None:
         current.status = "rejected"
         session.flush()
-    previous.status, previous.promoted_at = "active", db_now(session)
+    previous.status, previous.promoted_at = "active", dialects.now(session)
     session.flush()
     return previous
-
-
-def _advisory_key(prompt_name: str) -> int:
-    # A stable signed 64-bit key per prompt (Python's hash() differs between processes).
-    digest = hashlib.blake2b(f"softloop.refine:{prompt_name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def try_acquire_lease(
@@ -183,9 +177,8 @@ def try_acquire_lease(
         raise StoreError(
             f"a lease needs a positive ttl_s, got {ttl_s}; pass the seconds it may last"
         )
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_advisory_key(prompt_name))))
-    now = db_now(session)
+    dialects.lock_name(session, prompt_name)
+    now = dialects.now(session)
     session.execute(
         update(RefineJob)
         .where(
@@ -221,7 +214,7 @@ def try_acquire_lease(
 
 def renew_lease(session: Session, job_id: int, owner: str, ttl_s: float) -> bool:
     """Extend a running job's lease; False if it is no longer this owner's running job."""
-    now = db_now(session)
+    now = dialects.now(session)
     result = session.execute(
         update(RefineJob)
         .where(
@@ -248,7 +241,7 @@ def finish_job(
     job = session.get(RefineJob, job_id, with_for_update=True)
     if job is None:
         raise JobNotFoundError(f"no refine job has the id {job_id}; it may have been deleted")
-    job.status, job.finished_at, job.error = status, db_now(session), error
+    job.status, job.finished_at, job.error = status, dialects.now(session), error
     if metrics is not None:
         job.metrics = {**job.metrics, **metrics}
     session.flush()

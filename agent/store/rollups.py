@@ -16,12 +16,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 
-from agent.store.models import TOTAL, RunRollup
+from softloop.agent.store import dialects
+from softloop.agent.store.models import TOTAL, RunRollup
 
 Key = tuple[datetime, str, str, int]
 Sums = list[int]  # [runs, passed, first_pass, rounds_sum]
@@ -70,15 +69,13 @@ def upsert(session: Session | Connection, increments: dict[Key, Sums]) -> None:
         )
         for (h, t, n, v), s in sorted(increments.items())
     ]
-    bind = session if isinstance(session, Connection) else session.get_bind()
-    session.execute(_upsert_statement(bind.dialect.name), rows)
+    session.execute(_upsert_statement(dialects.dialect_name(session)), rows)
 
 
 @functools.cache
 def _upsert_statement(dialect: str) -> Any:
     """Built once per dialect: it is on every run's write path."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(RunRollup)
+    stmt = dialects.insert(dialect, RunRollup)
     return stmt.on_conflict_do_update(
         index_elements=["hour", "task", "prompt_name", "prompt_version"],
         set_={
@@ -86,12 +83,6 @@ def _upsert_statement(dialect: str) -> Any:
             for c in ("runs", "passed", "first_pass", "rounds_sum")
         },
     )
-
-
-def _day(session: Session, column: Any) -> ColumnElement[Any]:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.substr(column, 1, 10)  # SQLite stores naive UTC 'YYYY-MM-DD HH:MM:SS'
 
 
 def sums(
@@ -119,7 +110,7 @@ def sums(
     if by == "prompt_version":
         keys: list[Any] = [r.prompt_name, r.prompt_version]
     elif by == "day":
-        keys = [_day(session, r.hour)]
+        keys = [dialects.day_of(session, r.hour)]
     else:
         keys = []
     return grouped_sums(session, select(*keys, *aggregates).where(*where), keys, by)

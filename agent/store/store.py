@@ -29,17 +29,17 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying
 
-from agent import settings
-from agent.store import migrate, queries, registry, writes
-from agent.store.engine import describe, make_engine, safe_url, sqlite_path, write_engine
-from agent.store.errors import SchemaOutdatedError, StoreError
-from agent.store.models import (
+from softloop.agent import settings
+from softloop.agent.store import migrate, queries, registry, writes
+from softloop.agent.store.engine import describe, make_engine, safe_url, sqlite_path, write_engine
+from softloop.agent.store.errors import SchemaOutdatedError, StoreError
+from softloop.agent.store.models import (
     Label,
     PromptVersion,
     RefineJob,
 )
-from agent.store.records import RunDetail, RunRecord, RunSummary, StatsReport
-from agent.store.retry import read_policy, write_policy
+from softloop.agent.store.records import RunDetail, RunRecord, RunSummary, StatsReport
+from softloop.agent.store.retry import read_policy, write_policy
 
 T = TypeVar("T")
 

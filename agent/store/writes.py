@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from agent.store import rollups
-from agent.store.errors import StoreError
-from agent.store.models import Attempt, CritiqueRow, Run, RunPromptVersion
-from agent.store.records import RunRecord
+from softloop.agent.store import dialects, rollups
+from softloop.agent.store.errors import StoreError
+from softloop.agent.store.models import Attempt, CritiqueRow, Run, RunPromptVersion
+from softloop.agent.store.records import RunRecord
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,10 @@ class _Statements:
 @functools.cache
 def _statements(dialect: str) -> _Statements:
     """Built once per dialect: building a statement costs more than executing it here."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+
+    def insert(table: Any) -> Any:
+        return dialects.insert(dialect, table)
+
     # No conflict target: a clash on the key (already stored) and one on the id (a different
     # run) both insert nothing and are told apart in `record_run`, without aborting the
     # transaction.

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from agent import settings
+from softloop.agent import settings
 
 
 def test_home_and_url_follow_the_environment(monkeypatch, tmp_path) -> None:

@@ -5,9 +5,15 @@ import json
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from bench import DEFAULT_PROMPTS, TASKS, default_prompt_path, formats, reference_model_path
-from prompts import FrozenLM, SoftPrompt
-from prompts.errors import SoftloopError
+from softloop.bench import (
+    DEFAULT_PROMPTS,
+    TASKS,
+    default_prompt_path,
+    formats,
+    reference_model_path,
+)
+from softloop.prompts import FrozenLM, SoftPrompt
+from softloop.prompts.errors import SoftloopError
 
 
 @pytest.fixture(scope="module")

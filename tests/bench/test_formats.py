@@ -1,6 +1,6 @@
 """The text formats the base model was pre-trained on are exactly what the docs say."""
 
-from bench import formats
+from softloop.bench import formats
 
 
 def test_formats_are_exact():

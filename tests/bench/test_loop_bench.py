@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bench import loop
-from bench.tasks import TASKS
+from softloop.bench import loop
+from softloop.bench.tasks import TASKS
 
 KEYS = {
     "first_attempt_acc",

@@ -4,7 +4,7 @@ import json
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from bench.pretrain import main
+from softloop.bench.pretrain import main
 
 
 def test_smoke_run_writes_a_loadable_model_and_card(tmp_path):

@@ -2,8 +2,8 @@
 
 import json
 
-from bench import reference
-from bench.tasks import TASKS
+from softloop.bench import reference
+from softloop.bench.tasks import TASKS
 
 
 def test_reference_benchmark_prints_the_documented_json(capsys) -> None:

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench import TASKS, get_task
-from bench.mixture import corrupt, draw_train
-from prompts.errors import SoftloopError
+from softloop.bench import TASKS, get_task
+from softloop.bench.mixture import corrupt, draw_train
+from softloop.prompts.errors import SoftloopError
 
 task_names = st.sampled_from(sorted(TASKS))
 
@@ -89,8 +89,8 @@ def test_unknown_names_are_clear_errors():
 
 
 def test_doubt_hint_speaks_each_tasks_hint_words() -> None:
-    from bench.tasks import doubt_hint
-    from critics import Doubt
+    from softloop.bench.tasks import doubt_hint
+    from softloop.critics import Doubt
 
     def doubt(token: str, preferred: str) -> Doubt:
         return Doubt(offset=1, token=token, preferred=preferred, probability=0.2)

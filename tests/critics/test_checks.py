@@ -3,7 +3,7 @@
 import pytest
 from pydantic import BaseModel
 
-from critics import (
+from softloop.critics import (
     AllOf,
     Critic,
     Critique,

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from critics import ConfidenceCritic, CritiqueRequest, Doubt, position_hint
-from prompts import FrozenLM
+from softloop.critics import ConfidenceCritic, CritiqueRequest, Doubt, position_hint
+from softloop.prompts import FrozenLM
 from tests.agent.graph.conftest import constant_prompt
 from tests.prompts.conftest import make_lm
 

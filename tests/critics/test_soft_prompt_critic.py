@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from critics import CriticFormat, CritiqueRequest, SoftPromptCritic
-from prompts import Example, SoftPrompt, TrainConfig, train_prompt
+from softloop.critics import CriticFormat, CritiqueRequest, SoftPromptCritic
+from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
 from tests.prompts.conftest import make_lm
 
 

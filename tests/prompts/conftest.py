@@ -25,7 +25,7 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from prompts import FrozenLM
+from softloop.prompts import FrozenLM
 
 ARCHS = ["gpt2", "llama", "qwen2"]
 Factory = Callable[..., FrozenLM]  # make_lm(arch, seed=0, prompt_after_bos=True)

@@ -7,7 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prompts import FrozenLM, SoftPrompt
+from softloop.prompts import FrozenLM, SoftPrompt
 from tests.prompts.conftest import make_lm
 
 TEXT = st.text(alphabet="abcdefgh0123=", min_size=1, max_size=9)

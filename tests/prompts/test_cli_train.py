@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import cli
-from prompts import FrozenLM, SoftPrompt
+from softloop.agent.cli import cli
+from softloop.agent.cli.options import CliContext
+from softloop.bench.world import reference_world
+from softloop.prompts import FrozenLM, SoftPrompt
 
 
 @pytest.fixture
@@ -21,7 +23,9 @@ def data(tmp_path: Path) -> Path:
 
 
 def invoke(*args: str) -> object:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    """`softloop ARGS` as installed: the reference world is the default model."""
+    context = CliContext(world_factory=reference_world)
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, obj=context)
 
 
 def test_train_saves_a_prompt_that_loads(saved_model: Path, data: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from prompts import FrozenLM, PromptFileError, PromptMismatchError, SoftPrompt
+from softloop.prompts import FrozenLM, PromptFileError, PromptMismatchError, SoftPrompt
 from tests.prompts.conftest import Factory
 
 
@@ -53,7 +53,7 @@ def test_failed_save_leaves_the_old_directory(
     saved: tuple[SoftPrompt, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prompt, path = saved
-    import prompts.files as files
+    import softloop.prompts.files as files
 
     def explode(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")

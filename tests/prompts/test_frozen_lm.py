@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from prompts import FrozenLM, SoftloopError, SoftPrompt
+from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
 from tests.prompts.conftest import Factory
 
 
@@ -116,7 +116,7 @@ def test_prompt_of_another_width_is_refused(llama: FrozenLM) -> None:
 
 
 def test_public_api_is_exported() -> None:
-    import prompts
+    import softloop.prompts as prompts
 
     contract = {
         "SoftPrompt",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prompts import FrozenLM, SoftloopError, SoftPrompt
+from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
 
 
 def test_mixed_prompt_batch_generates_what_each_row_does_alone(lm: FrozenLM) -> None:

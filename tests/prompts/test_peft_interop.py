@@ -15,7 +15,7 @@ import torch
 
 peft = pytest.importorskip("peft")
 
-from prompts import FrozenLM, PromptFileError, SoftPrompt, export_peft, import_peft  # noqa: E402
+from softloop.prompts import FrozenLM, PromptFileError, SoftPrompt, export_peft, import_peft  # noqa: E402
 from tests.prompts.conftest import Factory  # noqa: E402
 
 INPUTS = ["ab", "cdef"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prompts import ConfigError, Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+from softloop.prompts import ConfigError, Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 
 
 def test_cached_generation_equals_uncached(lm: FrozenLM) -> None:

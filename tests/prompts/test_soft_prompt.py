@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prompts import FrozenLM, PromptManifest, SoftPrompt
-from prompts.errors import ConfigError
+from softloop.prompts import FrozenLM, PromptManifest, SoftPrompt
+from softloop.prompts.errors import ConfigError
 from tests.prompts.conftest import Factory
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from prompts.threads import THREADS_ENV, fit_threads
+from softloop.prompts.threads import THREADS_ENV, fit_threads
 from tests.prompts.conftest import tiny_model
 
 

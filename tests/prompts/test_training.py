@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from prompts import ConfigError, Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
-from prompts.training import lr_factor
+from softloop.prompts import ConfigError, Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+from softloop.prompts.training import lr_factor
 
 TABLE = {"ab": "x1", "cd": "y2", "ef": "z3", "gh": "w4"}
 EXAMPLES = [Example(k, v) for k, v in TABLE.items()]
@@ -115,7 +115,7 @@ def test_empty_training_set_is_refused(llama: FrozenLM) -> None:
 
 
 def test_should_stop_cancels_between_steps(llama) -> None:
-    from prompts import Example, SoftPrompt, TrainConfig, train_prompt
+    from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
 
     prompt = SoftPrompt.from_init(llama, 4, init="vocab")
     calls = []

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from agent.cli import cli
-from agent.registry import PromptRegistry
-from agent.store import Store
-from prompts import FrozenLM, SoftPrompt
+from softloop.agent.cli import cli
+from softloop.agent.registry import PromptRegistry
+from softloop.agent.store import Store
+from softloop.prompts import FrozenLM, SoftPrompt
 from tests.prompts.conftest import char_tokenizer, tiny_model
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -91,9 +91,9 @@ def subprocess_env(home: Path, db_url: str | None) -> dict[str, str]:
 
 
 def softloop(*args: str, home: Path, db_url: str | None, timeout: float = 120):
-    """`softloop ARGS` as a real process."""
+    """`softloop ARGS` as a real process (the installed command: reference world included)."""
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "softloop.bench.cli", *args],
         cwd=ROOT,
         env=subprocess_env(home, db_url),
         capture_output=True,

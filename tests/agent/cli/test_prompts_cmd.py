@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.registry import RegistryError
-from agent.store import PromptVersionNotFoundError, Store
-from prompts import PromptMismatchError, SoftPrompt
-from prompts.files import WEIGHTS
+from softloop.agent.registry import RegistryError
+from softloop.agent.store import PromptVersionNotFoundError, Store
+from softloop.prompts import PromptMismatchError, SoftPrompt
+from softloop.prompts.files import WEIGHTS
 from tests.agent.cli.conftest import TASK, invoke
 from tests.prompts.conftest import make_lm
 

@@ -12,9 +12,9 @@ import time
 import click
 import pytest
 
-from agent.cli.refine import parse_duration
-from agent.store import Store
-from prompts import SoftloopError
+from softloop.agent.cli.refine import parse_duration
+from softloop.agent.store import Store
+from softloop.prompts import SoftloopError
 from tests.agent.cli.conftest import ROOT, TASK, invoke, subprocess_env
 from tests.agent.refine.conftest import store_feedback
 
@@ -40,7 +40,7 @@ def test_a_failed_refinement_exits_non_zero(store: Store, registered, model_dir,
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("agent.refine.refiner.train_prompt", broken)
+    monkeypatch.setattr("softloop.agent.refine.refiner.train_prompt", broken)
     args = ["--once", "--names", TASK, "--min-feedback", "5", "--model", str(model_dir)]
     result = invoke(store, "refine", *args)
     assert result.exit_code == 1
@@ -55,7 +55,7 @@ def test_a_failed_refinement_exits_non_zero(store: Store, registered, model_dir,
 def test_usage_errors_need_no_model() -> None:
     from click.testing import CliRunner
 
-    from agent.cli import cli
+    from softloop.agent.cli import cli
 
     for args in ([], ["--once", "--every", "1m"]):
         result = CliRunner().invoke(cli, ["refine", *args])
@@ -94,7 +94,16 @@ def read_until(proc: subprocess.Popen, n_lines: int, timeout: float) -> list[str
 @pytest.mark.slow
 def test_refine_every_stops_cleanly_on_sigterm(store: Store, registered, model_dir, home) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "refine", "--every", "1s", "--model", str(model_dir)],
+        [
+            sys.executable,
+            "-m",
+            "softloop.bench.cli",
+            "refine",
+            "--every",
+            "1s",
+            "--model",
+            str(model_dir),
+        ],
         cwd=ROOT,
         env=subprocess_env(home, store.url),
         stdout=subprocess.PIPE,

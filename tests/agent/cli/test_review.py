@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import cli
-from agent.cli.review import BadDateError, parse_when
-from agent.store import RunNotFoundError, SchemaOutdatedError, Store
+from softloop.agent.cli import cli
+from softloop.agent.cli.review import BadDateError, parse_when
+from softloop.agent.store import RunNotFoundError, SchemaOutdatedError, Store
 from tests.agent.cli.conftest import softloop
 
 ROOT = Path(__file__).resolve().parents[3]

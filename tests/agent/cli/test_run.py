@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from agent.cli import main
-from agent.store import DatabaseUnavailableError, Store
+from softloop.agent.cli import main
+from softloop.agent.store import DatabaseUnavailableError, Store
 from tests.agent.cli.conftest import TASK, invoke, softloop
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.graph import FixedPrompts
-from critics import PredicateCritic
-from prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+from softloop.agent.graph import FixedPrompts
+from softloop.critics import PredicateCritic
+from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 from tests.prompts.conftest import make_lm
 
 INPUTS = ["12", "345", "9", "77", "a1", "b", "cc", "1b2"]

@@ -10,8 +10,8 @@ import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
-from agent.graph import LoopConfig, LoopState, build_graph
-from critics import BatchedCritic, Critique, CritiqueRequest
+from softloop.agent.graph import LoopConfig, LoopState, build_graph
+from softloop.critics import BatchedCritic, Critique, CritiqueRequest
 from tests.agent.graph.conftest import always
 
 FAST = LoopConfig(max_new_tokens=4, revise_samples=1, resolve_samples=0)

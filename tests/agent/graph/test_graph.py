@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.graph import (
+from softloop.agent.graph import (
     LoopConfig,
     LoopState,
     PromptRef,
@@ -12,9 +12,9 @@ from agent.graph import (
     WriteBehind,
     build_graph,
 )
-from agent.store import Store
-from critics import BatchedCritic, Critique, CritiqueRequest
-from prompts import SoftPrompt
+from softloop.agent.store import Store
+from softloop.critics import BatchedCritic, Critique, CritiqueRequest
+from softloop.prompts import SoftPrompt
 from tests.agent.graph.conftest import always
 
 FAST = LoopConfig(max_new_tokens=4, revise_samples=2, resolve_samples=1)

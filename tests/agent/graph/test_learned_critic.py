@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
-from agent.graph.nodes import learned_critic
-from prompts import SoftPrompt
+from softloop.agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
+from softloop.agent.graph.nodes import learned_critic
+from softloop.prompts import SoftPrompt
 from tests.agent.graph.conftest import always
 
 
@@ -56,8 +56,8 @@ def test_the_graph_stores_which_critic_judged(lm, free_prompts) -> None:
 
 
 def gave_up(const_prompts, outputs_and_scores):
-    from agent.graph.state import Attempt
-    from critics import Critique
+    from softloop.agent.graph.state import Attempt
+    from softloop.critics import Critique
 
     selection = const_prompts.select("t")
     attempts = [
@@ -75,7 +75,7 @@ def gave_up(const_prompts, outputs_and_scores):
 def test_a_revision_both_prompts_find_far_likelier_replaces_the_first_attempt(
     lm, const_prompts
 ) -> None:
-    from agent.graph.nodes import LoopDeps, _fallback
+    from softloop.agent.graph.nodes import LoopDeps, _fallback
 
     # Both the task and the revise prompt answer "7": a revision "7" is far likelier than "12",
     # although the critic scored "12" higher.

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.registry import PromptRegistry
-from agent.store import AttemptRecord, CritiqueRecord, RunRecord, Store
-from prompts import Example, FrozenLM, SoftPrompt
+from softloop.agent.registry import PromptRegistry
+from softloop.agent.store import AttemptRecord, CritiqueRecord, RunRecord, Store
+from softloop.prompts import Example, FrozenLM, SoftPrompt
 from tests.prompts.conftest import make_lm
 
 ANSWER = "ab"

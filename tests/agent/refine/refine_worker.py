@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from agent.refine import EvalSets, RefineConfig, Refiner
-from agent.registry import PromptRegistry
-from agent.store import Store
+from softloop.agent.refine import EvalSets, RefineConfig, Refiner
+from softloop.agent.registry import PromptRegistry
+from softloop.agent.store import Store
 from tests.agent.refine.conftest import EVAL
 from tests.prompts.conftest import make_lm
 

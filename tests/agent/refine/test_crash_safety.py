@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.refine import EvalSets, RefineConfig, Refiner
-from agent.registry import PromptRegistry, file_sha256
-from agent.store import Store
-from prompts.files import WEIGHTS
+from softloop.agent.refine import EvalSets, RefineConfig, Refiner
+from softloop.agent.registry import PromptRegistry, file_sha256
+from softloop.agent.store import Store
+from softloop.prompts.files import WEIGHTS
 from tests.agent.refine.conftest import EVAL, store_feedback
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from agent.refine import RefineConfig, critique_dataset, task_dataset
-from agent.store import AttemptRecord, CritiqueRecord, RunRecord, Store
-from critics import CriticFormat
+from softloop.agent.refine import RefineConfig, critique_dataset, task_dataset
+from softloop.agent.store import AttemptRecord, CritiqueRecord, RunRecord, Store
+from softloop.critics import CriticFormat
 
 LONG_AGO = datetime.now(UTC) - timedelta(days=1)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import threading
 
-from agent.graph import build_graph
-from agent.refine import EvalSets, RefineConfig, Refiner, task_accuracy
-from critics import PredicateCritic
-from prompts import Example, SoftPrompt, TrainConfig, train_prompt
+from softloop.agent.graph import build_graph
+from softloop.agent.refine import EvalSets, RefineConfig, Refiner, task_accuracy
+from softloop.critics import PredicateCritic
+from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
 from tests.agent.refine.conftest import ANSWER, EVAL, inputs, store_feedback
 
 FAST = RefineConfig(min_new_feedback=10, steps=60, lr=0.1, batch_size=16, holdout_fraction=0.2)
@@ -139,7 +139,7 @@ def test_critique_prompt_is_refined_on_confirmed_verdicts(store, lm, registry) -
 
 
 def test_gate_rejects_a_better_critic_that_fails_too_many_right_answers() -> None:
-    from agent.refine.refiner import gate
+    from softloop.agent.refine.refiner import gate
 
     config = RefineConfig(margin=0.01, max_false_alarm=0.15)
     assert gate(config, 0.50, 0.70, 0.05, 0.10) == (True, "")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy import exc as sa_exc
 
-from agent.store import Attempt, CritiqueRow, Run, Store
+from softloop.agent.store import Attempt, CritiqueRow, Run, Store
 from tests.conftest import build_run
 
 N_SHARED = 5  # records every writer tries to write: they must arrive once

@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from agent.store import Base, SchemaOutdatedError, Store
-from agent.store.engine import make_engine
+from softloop.agent.store import Base, SchemaOutdatedError, Store
+from softloop.agent.store.engine import make_engine
 
 
 def _diff(url: str) -> list:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from agent.store import PromptVersionNotFoundError, Store, StoreError
+from softloop.agent.store import PromptVersionNotFoundError, Store, StoreError
 
 
 def _register(store: Store, name: str = "reverse", n: int = 3) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.store import (
+from softloop.agent.store import (
     AmbiguousRunIdError,
     RunNotFoundError,
     RunRecord,
@@ -254,7 +254,7 @@ def test_stats_from_rollups_equal_stats_over_every_run(store: Store, make_run) -
 def test_custom_units_of_work(store: Store, make_run) -> None:
     from sqlalchemy import select
 
-    from agent.store import Attempt, Label
+    from softloop.agent.store import Attempt, Label
 
     run_id = store.record_run(make_run(answers=("x", "cba")))
     store.write(lambda s: s.add(Label(run_id=run_id, correct=True, source="oracle")))

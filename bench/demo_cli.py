@@ -55,7 +55,7 @@ def demo(
         softloop demo --quick
         softloop history --db sqlite:///softloop-demo/softloop.db
     """
-    from bench.cycles import CycleConfig, Cycles
+    from softloop.bench.cycles import CycleConfig, Cycles
 
     overrides: dict = dict(QUICK) if quick else {}
     if cycles is not None:

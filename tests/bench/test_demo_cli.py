@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.store import Store
+from softloop.agent.store import Store
 from tests.agent.cli.conftest import softloop
 
 
