@@ -85,8 +85,10 @@ class PromptRegistry:
             version = active.get(name) if name else None
             return PromptRef(name=name, version=version) if name and version is not None else None
 
+        task_ref = ref(task)
+        assert task_ref is not None  # checked above: the task has an active version
         return PromptSelection(
-            task=ref(task), critique=ref(self.critique_name), revise=ref(self.revise_name)
+            task=task_ref, critique=ref(self.critique_name), revise=ref(self.revise_name)
         )
 
     def load(self, ref: PromptRef) -> SoftPrompt:

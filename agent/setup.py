@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from softloop.agent.graph import LoopConfig, Oracle, build_graph
 from softloop.agent.refine import EvalSets, Refiner
@@ -238,7 +238,11 @@ class LazyExamples(Sequence[Example]):
                 self._items = list(self._build())
             return self._items
 
-    def __getitem__(self, index):  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> Example: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Example]: ...
+    def __getitem__(self, index: int | slice) -> Example | Sequence[Example]:
         return self._get()[index]
 
     def __len__(self) -> int:

@@ -55,7 +55,7 @@ def demo(
         softloop demo --quick
         softloop history --db sqlite:///softloop-demo/softloop.db
     """
-    from softloop.bench.cycles import CycleConfig, Cycles
+    from softloop.bench.cycles import CycleConfig, CycleRow, Cycles
 
     overrides: dict = dict(QUICK) if quick else {}
     if cycles is not None:
@@ -73,7 +73,7 @@ def demo(
     url = db_url or f"sqlite:///{db_file.resolve()}"
     click.echo(f"softloop demo: {config.cycles} cycles over {', '.join(config.tasks)}; store {url}")
     engine = Cycles(url, out_dir, config)
-    rows = []
+    rows: list[CycleRow] = []
     header = f"{'cycle':>5}  {'first':>6}  {'final':>6}  {'rounds':>6}  {'critic F1':>9}  promoted"
     try:
         for row in engine.run():

@@ -61,8 +61,8 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
     caught = sum(not a.critique.passed for a in missed)
     return {
         "n": n,
-        "first_attempt_acc": sum(first) / n,
-        "final_acc": sum(final) / n,
+        "first_attempt_acc": sum(bool(a) for a in first) / n,
+        "final_acc": sum(bool(b) for b in final) / n,
         "wrong_to_right": sum((not a) and b for a, b in zip(first, final, strict=True)),
         "right_to_wrong": sum(a and not b for a, b in zip(first, final, strict=True)),
         "mean_rounds": sum(len(s.attempts) for s in states) / n,

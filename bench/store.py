@@ -60,7 +60,9 @@ def generate_batch(
 
     Runs arrive in time order over the 90 days (as traffic does), a minute's jitter apart.
     """
-    runs, prompts, attempts = [], [], []
+    runs: list[dict[str, Any]] = []
+    prompts: list[dict[str, Any]] = []
+    attempts: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for i in range(first, first + n_runs):
         run_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         age = max(0.0, DAYS * (1 - i / total) + rng.uniform(-1, 1) / 1440)

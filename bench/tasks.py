@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
 # Percent of the input space in each split, by hash bucket: test 0-9, dev 10-19, train 20-99.
-_SPLIT_BUCKETS: dict[str, range] = {
+_SPLIT_BUCKETS: dict[Split, range] = {
     "test": range(0, 10),
     "dev": range(10, 20),
     "train": range(20, 100),
@@ -76,7 +76,7 @@ class Task:
         """Which split an input belongs to (a pure function of task name and input)."""
         bucket = int.from_bytes(hashlib.sha1(f"{self.name}|{input}".encode()).digest()[:4], "big")
         bucket %= 100
-        return next(s for s, r in _SPLIT_BUCKETS.items() if bucket in r)  # type: ignore[return-value]
+        return next(s for s, r in _SPLIT_BUCKETS.items() if bucket in r)
 
     def split(
         self, split: Split, n: int, difficulty: int | None = None, seed: int = 0

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from softloop.critics.critique import BatchedCritic, Critic, Critique, CritiqueRequest, verdict_of
+from softloop.critics.critique import (
+    BatchedCritic,
+    Critic,
+    Critique,
+    CritiqueRequest,
+    Verdict,
+    verdict_of,
+)
 
 
 class AllOf(BatchedCritic):
@@ -37,7 +44,7 @@ class AllOf(BatchedCritic):
                     results[i] = c
             pending = still
         for i in pending:
-            results[i] = Critique(verdict="pass", score=min_score[i], critic=self.name)
+            results[i] = Critique(verdict=Verdict.PASS, score=min_score[i], critic=self.name)
         return [r for r in results if r is not None]
 
 

@@ -102,14 +102,14 @@ class ConfidenceCritic(BatchedCritic):
         choices = self.lm.token_choices(
             [r.input for r in requests], [r.answer for r in requests], self.prompt
         )
-        tok, eos = self.lm.tokenizer, self.lm.eos_id
+        lm, eos = self.lm, self.lm.eos_id
 
         def describe(ids: list[int], probs: list[float], tops: list[int]):
             def doubt_at(j: int) -> Doubt:
                 return Doubt(
-                    offset=len(tok.decode(ids[:j], skip_special_tokens=True)) if j else 0,
-                    token="" if ids[j] == eos else tok.decode([ids[j]]),
-                    preferred="" if tops[j] == eos else tok.decode([tops[j]]),
+                    offset=len(lm.decode(ids[:j])) if j else 0,
+                    token="" if ids[j] == eos else lm.decode([ids[j]]),
+                    preferred="" if tops[j] == eos else lm.decode([tops[j]]),
                     probability=probs[j],
                 )
 

@@ -16,7 +16,8 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -79,7 +80,7 @@ class FrozenLM:
     @classmethod
     def from_pretrained(
         cls,
-        path_or_id: str,
+        path_or_id: str | Path,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
         prompt_after_bos: bool = True,
@@ -102,14 +103,14 @@ class FrozenLM:
                 "directory or a hub id that is available offline"
             ) from err
         if device is not None:
-            model = model.to(device)
+            model = model.to(device)  # type: ignore[arg-type]  # transformers' stub is too narrow
         return cls(model, tokenizer, model_id=str(path_or_id), prompt_after_bos=prompt_after_bos)
 
     # --- facts about the model -------------------------------------------------------------
 
     @property
-    def embedding(self) -> nn.Module:
-        return self.model.get_input_embeddings()
+    def embedding(self) -> nn.Embedding:
+        return cast(nn.Embedding, self.model.get_input_embeddings())
 
     @property
     def hidden_size(self) -> int:
@@ -122,6 +123,10 @@ class FrozenLM:
     @property
     def dtype(self) -> torch.dtype:
         return self.embedding.weight.dtype
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of token ids, special tokens dropped."""
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
 
     @cached_property
     def fingerprint(self) -> str:

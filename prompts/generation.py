@@ -63,7 +63,7 @@ def generate(
                 done[i] = True
                 continue
             new_ids[i].append(t)
-            text = lm.tokenizer.decode(new_ids[i], skip_special_tokens=True) if stop else ""
+            text = lm.decode(new_ids[i]) if stop else ""
             if stop and _cut(text, stop) is not None:
                 done[i] = True
         if all(done) or step == max_new_tokens - 1:
@@ -84,7 +84,7 @@ def generate(
         cache = _cache_of(out)
         logits = out.logits[:, -1, :]  # (B, V)
         position = position + 1
-    texts = [lm.tokenizer.decode(ids, skip_special_tokens=True) for ids in new_ids]
+    texts = [lm.decode(ids) for ids in new_ids]
     cut = [_cut(text, stop) for text in texts]
     return [text if c is None else c for text, c in zip(texts, cut, strict=True)]
 

@@ -41,6 +41,10 @@ class PromptedLM(Protocol):
     @property
     def eos_id(self) -> int | None: ...
 
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of token ids, special tokens dropped."""
+        ...
+
     def generate(
         self,
         inputs: Sequence[str] | str,

@@ -191,7 +191,7 @@ def train_prompt(
             if should_stop is not None and should_stop():
                 report.cancelled = True
                 break
-            batch = []
+            batch: list[Example] = []
             while len(batch) < min(config.batch_size, len(train)):
                 if not order:  # a fresh shuffle per epoch, from the seeded generator
                     order = torch.randperm(len(train), generator=gen).tolist()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import re
 import sys
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -99,7 +100,7 @@ def _cut(text: str | None, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
+def _table(headers: list[str], rows: list[list[str]], right: Collection[int] = ()) -> str:
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]

@@ -59,8 +59,9 @@ def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
         setup.check_task(task)
         state = {"task": task, "input": input_text, "max_rounds": max_rounds}
         # --confidence 0 means no confidence check at all, not a threshold nothing fails.
-        overrides = {} if confidence is None else {"confidence_threshold": confidence or None}
-        config = LoopConfig(**overrides)
+        config = LoopConfig()
+        if confidence is not None:
+            config = config.model_copy(update={"confidence_threshold": confidence or None})
         final = LoopState.model_validate(setup.graph(config=config).invoke(state))
     finally:
         logging.getLogger("softloop.loop").removeHandler(muted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -82,6 +83,7 @@ def train(
         raise click.UsageError("--init text needs --init-text 'INSTRUCTION'; or use --init vocab")
     from softloop.agent.setup import load_model
     from softloop.prompts import SoftPrompt, TrainConfig, read_jsonl, train_prompt
+    from softloop.prompts.soft_prompt import InitStrategy
     from softloop.prompts.threads import fit_threads
 
     if as_json:  # keep stderr quiet too, not just stdout clean
@@ -99,8 +101,8 @@ def train(
         prompt = SoftPrompt.from_init(
             lm,
             n_tokens,
-            init,
-            text=init_text,  # type: ignore[arg-type]
+            cast(InitStrategy, init),  # click's Choice allows only these
+            text=init_text,
             name=name or out_dir.name,
             template=template,
             seed=seed,

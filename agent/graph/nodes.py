@@ -314,9 +314,9 @@ def _fallback(state: LoopState, deps: LoopDeps) -> tuple[Attempt, str]:
     for text, ref in ((state.input, sel.task), (_revise_text(state, cfg, first), sel.revise)):
         logp, mask = deps.lm.token_logprobs([text] * len(outputs), outputs, deps.source.load(ref))
         joint = [j + row[m].sum().item() for j, row, m in zip(joint, logp, mask, strict=True)]
-    best = max(range(len(outputs)), key=lambda i: joint[i])
-    gain = joint[best] - joint[0]
+    top = max(range(len(outputs)), key=lambda i: joint[i])
+    gain = joint[top] - joint[0]
     if gain > cfg.switch_margin:
         why = f"{gain:.1f} nats likelier than attempt 1 under the task and revise prompts"
-        return attempts[best], f"attempt {attempts[best].round}: {why}"
+        return attempts[top], f"attempt {attempts[top].round}: {why}"
     return first, f"attempt 1: no other {cfg.switch_margin:g} nats likelier"

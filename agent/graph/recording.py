@@ -145,9 +145,10 @@ class WriteBehind:
     def _work(self) -> None:
         while True:
             record = self._queue.get()
+            if record is None:
+                self._queue.task_done()
+                return
             try:
-                if record is None:
-                    return
                 _, error = store_record(self.store, record)
                 if error is not None:
                     self.failures += 1

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -172,7 +172,7 @@ class Refiner:
         if row.kind not in self.config.kinds:
             return RefineOutcome(name=name, action="skipped", reason=f"kind {row.kind} not refined")
         data = self._dataset(row)
-        trust = (
+        trust: dict[str, Any] = (
             {
                 "critic_weight": data.critic_weight,
                 "critic_precision": data.critic_precision,

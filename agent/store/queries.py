@@ -150,16 +150,16 @@ def resolve_run_id(session: Session, run_id: str | uuid.UUID) -> uuid.UUID:
             "digits, as `softloop history` shows them"
         )
     low, high = uuid.UUID(prefix.ljust(32, "0")), uuid.UUID(prefix.ljust(32, "f"))
-    found = session.scalars(select(Run.id).where(Run.id.between(low, high)).limit(2)).all()
-    if not found:
+    matches = session.scalars(select(Run.id).where(Run.id.between(low, high)).limit(2)).all()
+    if not matches:
         raise RunNotFoundError(
             f"no run has an id starting with {run_id!r}; list runs with `softloop history`"
         )
-    if len(found) > 1:
+    if len(matches) > 1:
         raise AmbiguousRunIdError(
             f"the id prefix {run_id!r} matches several runs; give more digits of the id"
         )
-    return found[0]
+    return matches[0]
 
 
 def get_run(session: Session, run_id: str | uuid.UUID) -> RunDetail:
@@ -231,9 +231,9 @@ def _window_sums(
     if inner_since is not None and inner_until is not None and inner_since >= inner_until:
         return _raw_sums(session, by, task, since, until)  # less than an hour: no whole hours
     parts = [rollups.sums(session, by, task, inner_since, inner_until)]
-    if since is not None and since < inner_since:
+    if since is not None and inner_since is not None and since < inner_since:
         parts.append(_raw_sums(session, by, task, since, inner_since))
-    if until is not None and inner_until < until:
+    if until is not None and inner_until is not None and inner_until < until:
         parts.append(_raw_sums(session, by, task, inner_until, until))
     return _merge(*parts)
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,7 @@ from softloop.agent.store.models import (
 )
 
 
-def _check(value: str, enum: type, what: str) -> str:
+def _check(value: str, enum: type[StrEnum], what: str) -> str:
     allowed = [m.value for m in enum]
     if value not in allowed:
         raise StoreError(f"{value!r} is not a {what}; use one of {', '.join(allowed)}")
@@ -225,7 +226,7 @@ def renew_lease(session: Session, job_id: int, owner: str, ttl_s: float) -> bool
         )
         .values(lease_until=now + timedelta(seconds=ttl_s))
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def finish_job(

@@ -116,7 +116,9 @@ def sums(
     return grouped_sums(session, select(*keys, *aggregates).where(*where), keys, by)
 
 
-def grouped_sums(session: Session, query: Select[Any], keys: list[Any], by: str) -> dict[Any, Sums]:
+def grouped_sums(
+    session: Session, query: Select[Any], keys: list[Any], by: str | None
+) -> dict[Any, Sums]:
     """Run `query` (selecting `keys`, then runs / passed / first pass / rounds) grouped by `keys`:
     one entry per non-empty group, keyed `name@version`, the day, or None for the total."""
     if keys:

@@ -271,15 +271,19 @@ class Store:
         offset: int = 0,
     ) -> list[RunSummary]:
         """Runs, newest first, matching every filter given."""
-        filters = dict(
-            task=task,
-            status=status,
-            since=since,
-            until=until,
-            prompt_version=prompt_version,
-            search=search,
+        return self._read(
+            lambda s: queries.list_runs(
+                s,
+                limit=limit,
+                offset=offset,
+                prompt_version=prompt_version,
+                task=task,
+                status=status,
+                since=since,
+                until=until,
+                search=search,
+            )
         )
-        return self._read(lambda s: queries.list_runs(s, limit=limit, offset=offset, **filters))
 
     def get_run(self, run_id: str | uuid.UUID) -> RunDetail:
         """One run's trajectory; `run_id` may be a unique prefix (>= 4 hex digits)."""
@@ -310,17 +314,23 @@ class Store:
         repeat what is yielded, and each page costs the same however deep the export goes.
         """
         where = {k: v for k, v in filters.items() if v is not None}
-        before = None
+        before: tuple[datetime, uuid.UUID] | None = None
         while True:
-            page = self._read(
-                lambda s, before=before: queries.list_runs(
-                    s, limit=batch_size, before=before, **where
-                )
-            )
+
+            def page_of(
+                s: Session, before: tuple[datetime, uuid.UUID] | None = before
+            ) -> list[RunSummary]:
+                return queries.list_runs(s, limit=batch_size, before=before, **where)
+
+            page = self._read(page_of)
             if not page:
                 return
             ids = [r.id for r in page]
-            yield from self._read(lambda s, ids=ids: queries.iter_details(s, ids))
+
+            def details(s: Session, ids: list[uuid.UUID] = ids) -> list[RunDetail]:
+                return queries.iter_details(s, ids)
+
+            yield from self._read(details)
             before = (page[-1].created_at, page[-1].id)
 
     def export_jsonl(self, path_or_file: str | Path | IO[str], **filters: Any) -> int:
