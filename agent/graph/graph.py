@@ -47,6 +47,9 @@ def build_graph(
     checkpointer: Any = None,
     doubt_hint: DoubtHint | None = None,
     name: str = "softloop",
+    input_schema: type[Any] | None = None,
+    output_schema: type[Any] | None = None,
+    context_schema: type[Any] | None = None,
 ):
     """Compile the generate → critique → revise loop.
 
@@ -62,6 +65,10 @@ def build_graph(
         an answer goes wrong (default `at K` / `too short` / `too long`).
     checkpointer: a LangGraph checkpointer; with one, an interrupted run resumes from its last
         step (invoke again with `None` and the same `thread_id`).
+    input_schema, output_schema, context_schema: what the compiled graph says it takes, returns
+        and reads at run time (LangGraph's `StateGraph` arguments); default: the whole
+        `LoopState` in and out, no context. A server names them so that its clients see the
+        request and the result, not the loop's working state (`softloop.agent.server`).
     """
     config = config or LoopConfig()
     if max_rounds is not None:
@@ -84,7 +91,12 @@ def build_graph(
         return functools.wraps(fn)(functools.partial(fn, deps=deps))
 
     model_retry = RetryPolicy(max_attempts=config.model_retries, retry_on=TRANSIENT_MODEL_ERRORS)
-    builder = StateGraph(LoopState)
+    builder = StateGraph(
+        LoopState,
+        input_schema=input_schema,
+        output_schema=output_schema,
+        context_schema=context_schema,
+    )
     builder.add_node("generate", bind(nodes.generate), retry_policy=model_retry)
     builder.add_node("critique", bind(nodes.critique), retry_policy=model_retry)
     builder.add_node("revise", bind(nodes.revise), retry_policy=model_retry)
