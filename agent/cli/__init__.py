@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "prompts": "softloop.agent.cli.prompts_cmd:prompts",
     "refine": "softloop.agent.cli.refine:refine",
     "run": "softloop.agent.cli.run:run",
+    "serve": "softloop.agent.cli.serve:serve",
     "show": "softloop.agent.cli.review:show",
     "stats": "softloop.agent.cli.review:stats",
     "train": "softloop.agent.cli.train:train",
