@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from softloop.agent.store import Store
+from softloop.agent.web import create_app
 from tests.agent.web.conftest import seed
 from tests.conftest import build_run
 
@@ -72,7 +73,13 @@ def test_filters_mean_what_the_cli_means(store: Store, client: TestClient) -> No
         for r in reversed(seeded.runs)
         if since <= r.created_at.date().isoformat() < until
     ]
-    assert ids(since="2d") == expect(since=seeded.now - timedelta(days=2))[: len(ids(since="2d"))]
+    # An age counts back from the request; the seeded runs sit minutes away from day edges.
+    two_days = [
+        r.id.hex[:8]
+        for r in reversed(seeded.runs)
+        if r.created_at >= seeded.now - timedelta(days=2)
+    ]
+    assert ids(since="2d") == two_days and 0 < len(two_days) < len(seeded.runs)
     assert ids(task="reverse", status="gave_up") == expect(task="reverse", status="gave_up")
     assert ids(task="no-such-task") == []
     assert "No runs match." in client.get("/", params={"task": "no-such-task"}).text
@@ -316,3 +323,35 @@ def test_every_response_forbids_scripts(store: Store, client: TestClient) -> Non
         assert "default-src 'none'" in policy and "script-src" not in policy
         assert response.headers["x-content-type-options"] == "nosniff"
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_an_unusable_database_is_a_503_page(tmp_path) -> None:
+    missing = Store(f"sqlite:///{tmp_path / 'missing.db'}", auto_upgrade=False)
+    with TestClient(create_app(missing, token=None)) as client:
+        for path in ("/", "/prompts", "/runs/abcd"):
+            response = client.get(path)
+            assert response.status_code == 503, path
+            assert "there is no database file at" in _message(response.text)
+
+
+def test_an_unexpected_error_is_a_500_page_without_a_traceback(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(Store):
+        def list_runs(self, *args: object, **kwargs: object) -> list:  # type: ignore[override]
+            raise RuntimeError("a bug")
+
+    app = create_app(Broken(db_url, auto_upgrade=False), token=None)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/")
+    assert response.status_code == 500
+    assert "unexpected error" in response.text and "a bug" not in response.text
+    assert "Traceback" not in response.text
+    assert any(r.exc_info and "a bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_the_app_opens_and_closes_its_own_store_from_a_url(store: Store) -> None:
+    run = build_run()
+    store.record_run(run)
+    with TestClient(create_app(store.url, token=None)) as client:
+        assert run.id.hex[:8] in client.get("/").text
