@@ -22,7 +22,6 @@ from softloop.prompts.errors import SoftloopError
 
 PER_PAGE = 25
 MAX_PER_PAGE = 200
-FILTER_NAMES = ("task", "status", "since", "until", "prompt", "search")
 
 
 def bad_request(message: str) -> HTTPException:
@@ -150,4 +149,4 @@ def run_query(params: Mapping[str, str]) -> RunQuery:
     )
 
 
-__all__ = ["FILTER_NAMES", "MAX_PER_PAGE", "PER_PAGE", "RunQuery", "bad_request", "run_query"]
+__all__ = ["MAX_PER_PAGE", "PER_PAGE", "RunQuery", "bad_request", "run_query"]
