@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,8 @@ OFFLINE_ENV = {
     "LANGSMITH_TRACING": "false",
     "LANGCHAIN_TRACING_V2": "false",
 }
+# Runs the server executes at once, all on its one model and store.
+JOBS = 4
 DROPPED_ENV = ("SOFTLOOP_MODEL", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGGRAPH_API_KEY")
 
 
@@ -131,6 +134,7 @@ def served(
     log = tmp / "server.log"
     command = [langgraph_command(), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--config", str(ROOT / "langgraph.json")]
+    command += ["--n-jobs-per-worker", str(JOBS)]
     with log.open("wb") as out:
         # Run from a scratch folder: the dev server keeps its own state in ./.langgraph_api.
         process = subprocess.Popen(
@@ -242,6 +246,31 @@ def test_a_promoted_prompt_is_served_at_the_next_run_without_a_restart(
     assert after["selection"]["task"] == {"name": "dedup", "version": 2}
     assert {a["prompt"]["version"] for a in after["attempts"] if a["prompt"]["name"] == "dedup"}
     assert served.store.get_run(after["run_id"]).prompt_versions["dedup"] == 2
+
+
+def test_concurrent_runs_share_the_model_and_store_and_answer_as_alone(
+    served: Served, client: SyncLangGraphClient
+) -> None:
+    pairs = [("reverse", "kitchen"), ("sort", "pqzab"), ("upper", "mixed"), ("vowels", "banana")]
+    pairs += [("double", "17"), ("dedup", "xxyzz")]
+    requests = [{"task": task, "input": text} for task, text in pairs]
+    context = {"confidence_threshold": 1.0}  # revise rounds too, not only first attempts
+
+    def wait(request: dict) -> dict:
+        out = client.runs.wait(None, GRAPH, input=request, context=context)
+        assert isinstance(out, dict)
+        return out
+
+    with ThreadPoolExecutor(JOBS) as pool:
+        together = list(pool.map(wait, requests))
+    alone = [wait(request) for request in requests]  # sampling is seeded per run and round
+    assert [[a["output"] for a in out["attempts"]] for out in together] == [
+        [a["output"] for a in out["attempts"]] for out in alone
+    ]
+    run_ids = {out["run_id"] for out in together + alone}
+    assert len(run_ids) == 2 * len(requests)
+    for out in together:
+        assert served.store.get_run(out["run_id"]).final_output == out["final_output"]
 
 
 def test_clients_see_the_input_output_and_context_schemas(client: SyncLangGraphClient) -> None:
