@@ -25,9 +25,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from softloop.critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
-from softloop.prompts import PromptedLM, SoftPrompt
+
+if TYPE_CHECKING:
+    from softloop.prompts import PromptedLM, SoftPrompt
 
 
 @dataclass(frozen=True)
