@@ -30,6 +30,9 @@ from softloop.agent.server import LoopOutput
 from softloop.agent.store import Store
 from tests.conftest import BACKENDS, PgServer
 
+# Each backend starts a server process that imports torch and loads the model.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 GRAPH = "softloop"  # the graph's id in langgraph.json
 # The server imports torch, transformers and LangGraph's API and loads the model before it
