@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from softloop.agent.cli import cli
@@ -121,10 +120,7 @@ def _imported(code: str) -> list[str]:
 
 
 def test_the_review_page_does_not_import_torch(tmp_path: Path) -> None:
-    if _imported("import softloop.agent.store"):
-        # The store itself loads torch today (softloop.critics.confidence imports SoftPrompt at
-        # module level); the page cannot be lighter than the store it reads.
-        pytest.xfail("softloop.agent.store imports torch through softloop.critics.confidence")
+    assert _imported("import softloop.agent.store") == []
     url = f"sqlite:///{tmp_path / 'x.db'}"
     code = (
         "from softloop.agent.web import create_app\n"
