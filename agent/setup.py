@@ -20,25 +20,32 @@ then kept for the life of the process (so active and candidate meet the same set
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, overload
 
 from softloop.agent.graph import LoopConfig, Oracle, build_graph
+from softloop.agent.local_copy import LOCAL_COPY_NAME
 from softloop.agent.refine import EvalSets, Refiner
 from softloop.agent.registry import PromptRegistry
 from softloop.agent.settings import DATABASE_URL_ENV, softloop_home
-from softloop.agent.store import Store
+from softloop.agent.store import DatabaseUnavailableError, Store
 from softloop.agent.world import World
 from softloop.critics import CriticFormat, DoubtHint
 from softloop.prompts import Example, FrozenLM, SoftloopError
+from softloop.prompts.names import check_name
 from softloop.prompts.threads import fit_threads
+
+log = logging.getLogger("softloop.setup")
 
 # task, input, wrong answer -> a few words on what is wrong
 Hint = Callable[[str, str, str], str]
+# task, input, answer -> each claim with whether it holds (None: the task has no steps)
+StepsFn = Callable[[str, str, str], Sequence[tuple[str, bool]] | None]
 
 
 class TaskNotFoundError(SoftloopError):
@@ -58,6 +65,8 @@ class Setup:
     doubt_hint: DoubtHint | None = None
     from_world: bool = False  # the world's own model, prompts and oracle
     eval_sets: EvalSets = field(default_factory=EvalSets)
+    critic_format: CriticFormat | None = None  # how the critique prompt reads and writes
+    steps: StepsFn | None = None  # the oracle's step by step truth, for the critic's targets
 
     def graph(self, **kwargs: Any):
         """`build_graph` over the registry and store, with this world's oracle and task labels.
@@ -73,22 +82,52 @@ class Setup:
         kwargs.setdefault("oracle", self.oracle)
         kwargs.setdefault("store", self.store)
         kwargs.setdefault("doubt_hint", self.doubt_hint)
+        kwargs.setdefault("critic_format", self.format(config.task_labels))
         return build_graph(self.lm, self.registry, config=config, **kwargs)
+
+    def format(self, task_labels: dict[str, str] | None = None) -> CriticFormat:
+        """The critique format with these task labels (default: this world's)."""
+        labels = task_labels if task_labels is not None else self.task_labels
+        base = self.critic_format or CriticFormat()
+        return replace(base, task_labels=labels)
 
     def refiner(self, **kwargs: Any) -> Refiner:
         """A `Refiner` with this world's eval sets, hints and critic format (kwargs override)."""
         kwargs.setdefault("eval_sets", self.eval_sets)
         kwargs.setdefault("hint", self.hint)
-        kwargs.setdefault("critic_format", CriticFormat(task_labels=self.task_labels))
+        kwargs.setdefault("critic_format", self.format())
+        kwargs.setdefault("steps", self.steps)
+        kwargs.setdefault("oracle", self.oracle)
         return Refiner(self.store, self.lm, self.registry, **kwargs)
 
+    @property
+    def offline(self) -> str | None:
+        """Why the database could not be reached at the last look (None: it answered)."""
+        return self.registry.offline
+
     def known_tasks(self) -> list[str]:
-        """Tasks a request may name: those with an active task prompt."""
-        rows = self.store.list_prompt_versions()
+        """Tasks a request may name: those with an active task prompt.
+
+        With the database down: those the registry can still answer (last known, or shipped).
+        """
+        try:
+            rows = self.store.list_prompt_versions()
+        except DatabaseUnavailableError as err:
+            self.registry.offline = str(err)
+            kinds = self.registry.offline_kinds()
+            return sorted(name for name, kind in kinds.items() if kind == "task")
         return sorted({r.name for r in rows if r.status == "active" and r.kind == "task"})
+
+    def _has_critique(self, name: str) -> bool:
+        try:
+            return self.store.active_version(name) is not None
+        except DatabaseUnavailableError as err:
+            self.registry.offline = str(err)
+            return name in self.registry.offline_kinds()
 
     def check_task(self, task: str) -> None:
         """Raise a one-line `SoftloopError` unless `task` can run through the loop now."""
+        check_name(task, "task name")
         known = self.known_tasks()
         if task not in known:
             listed = ", ".join(known) or "none"
@@ -99,7 +138,7 @@ class Setup:
                 "`softloop train` and register it with `softloop prompts add DIR --active`"
             )
         critique = self.registry.critique_name
-        if critique and self.store.active_version(critique) is None:
+        if critique and not self._has_critique(critique):
             raise SoftloopError(
                 f"no active {critique!r} prompt, so the loop has no critic; train one and "
                 f"register it with `softloop prompts add DIR --kind critique --active`"
@@ -133,7 +172,7 @@ def open_setup(
     store = _open_store(db_url, home, auto_upgrade)  # cheap, and fails fast when unreachable
     lm = load_model(model, world)
     fit_threads(lm.model)
-    registry = PromptRegistry(store, lm, home / "prompts")
+    registry = PromptRegistry(store, lm, home / "prompts", local_copy=home / LOCAL_COPY_NAME)
     if world is None or not world.is_model(model):
         return Setup(lm=lm, store=store, registry=registry)
     return _world_setup(lm, store, registry, world, defaults)
@@ -170,14 +209,26 @@ def _world_setup(
     defaults: Sequence[str] | None,
 ) -> Setup:
     names = list(world.default_prompts) if defaults is None else defaults
-    registry.bootstrap({name: world.default_prompts[name] for name in names})
+    # Every shipped prompt is the last resort while the database is down, registered or not.
+    registry.defaults.update(world.default_prompts)
+    try:
+        registry.bootstrap({name: world.default_prompts[name] for name in names})
+    except DatabaseUnavailableError as err:
+        # Runs can still answer, from the local copy or the shipped prompts (agent.registry).
+        registry.offline = str(err)
+        log.info("shipped prompts not registered: %s", err)
     labels = {name: task.label for name, task in world.tasks.items()}
     tasks = {
         name: [Example(x, y) for x, y in task.eval_examples]
         for name, task in world.tasks.items()
         if task.eval_examples
     }
-    fmt = CriticFormat(task_labels=labels)
+    fmt = CriticFormat(
+        task_labels=labels,
+        pass_mark=world.pass_mark,
+        fail_mark=world.fail_mark,
+        claims=world.claims if any(t.claims for t in world.tasks.values()) else None,
+    )
     critique = LazyExamples(lambda: _own_answer_cases(lm, registry, fmt, world))
     return Setup(
         lm=lm,
@@ -189,6 +240,8 @@ def _world_setup(
         doubt_hint=world.doubt_hint,
         from_world=True,
         eval_sets=EvalSets(tasks=tasks, critique=critique),
+        critic_format=fmt,
+        steps=world.steps,
     )
 
 
@@ -215,12 +268,9 @@ def _own_answer_cases(
                 continue
             seen.add((x, answer))
             text = fmt.render_parts(name, x, answer)
-            if task.check(x, answer):
-                rows.append(Example(text, fmt.pass_text))
-            else:
-                rows.append(
-                    Example(text, f"{fmt.fail_text}{fmt.feedback_sep}{task.hint(x, answer)}")
-                )
+            steps = task.steps(x, answer) if task.steps else None
+            target = fmt.target(steps, task.check(x, answer), task.hint(x, answer))
+            rows.append(Example(text, target))
     return rows
 
 

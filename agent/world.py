@@ -32,6 +32,12 @@ class WorldTask:
     eval_examples: Sequence[tuple[str, str]] = ()
     # Inputs whose own answers (greedy and sampled) form the critique prompt's eval set.
     critique_inputs: Sequence[str] = ()
+    # (input, answer) -> the claims a critic checks, one mark each; read off the answer, never
+    # the truth. None: one verdict for the whole answer.
+    claims: Callable[[str, str], Sequence[str]] | None = None
+    # (input, answer) -> each claim with whether it holds: the oracle's step by step view, the
+    # critique prompt's training target. Needed wherever `claims` is given.
+    steps: Callable[[str, str], Sequence[tuple[str, bool]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,9 @@ class World:
     default_prompts: Mapping[str, Path] = field(default_factory=dict)
     # How the confidence critic words its doubt for each task (None: positions).
     doubt_hint: DoubtHint | None = None
+    # The marks the model writes after each checked claim (the critique format's verdicts).
+    pass_mark: str = "yes"
+    fail_mark: str = "no"
 
     def is_model(self, model: str | None) -> bool:
         """Whether `model` names this world's base model (None does: it is the default)."""
@@ -61,6 +70,15 @@ class World:
     def hint(self, task: str, input: str, answer: str) -> str:
         spec = self.tasks.get(task)
         return spec.hint(input, answer) if spec is not None else "wrong"
+
+    def claims(self, task: str, input: str, answer: str) -> Sequence[str]:
+        """The claims a critic checks; one unnamed claim for a task without steps."""
+        spec = self.tasks.get(task)
+        return spec.claims(input, answer) if spec is not None and spec.claims else [""]
+
+    def steps(self, task: str, input: str, answer: str) -> Sequence[tuple[str, bool]] | None:
+        spec = self.tasks.get(task)
+        return spec.steps(input, answer) if spec is not None and spec.steps else None
 
 
 # A world is built on demand: the CLI asks for it only when a command needs a model.

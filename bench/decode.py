@@ -90,3 +90,65 @@ def next_token_logprobs(
             logits = model(input_ids=torch.tensor([encoded[i] for i in chunk])).logits[:, -1]
             out[chunk] = torch.log_softmax(logits.float(), -1)
     return out
+
+
+@torch.no_grad()
+def mark_logprobs(
+    model,
+    tokenizer,
+    queries: list[str],
+    traces: list[str],
+    pass_mark: str,
+    fail_mark: str,
+    batch_size: int = 256,
+) -> list[list[float]]:
+    """Per row, log P(pass) / (P(pass) + P(fail)) at each pass mark of its teacher-forced trace.
+
+    The recipe's own view of what a critic reads: the judge's confidence in every step of an
+    answer whose steps all hold.
+    """
+    model.eval()
+    pass_id, fail_id = tokenizer.convert_tokens_to_ids([pass_mark, fail_mark])
+    rows = [
+        tokenizer(q).input_ids + tokenizer(t, add_special_tokens=False).input_ids
+        for q, t in zip(queries, traces, strict=True)
+    ]
+    starts = [len(tokenizer(q).input_ids) for q in queries]
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, ids in enumerate(rows):
+        groups[len(ids)].append(i)
+    out: list[list[float]] = [[] for _ in queries]
+    for _, idx in sorted(groups.items()):
+        for s in range(0, len(idx), batch_size):
+            chunk = idx[s : s + batch_size]
+            logits = model(input_ids=torch.tensor([rows[i] for i in chunk])).logits.float()
+            pair = torch.log_softmax(logits[..., [pass_id, fail_id]], dim=-1)[..., 0]  # (B, T)
+            for b, i in enumerate(chunk):
+                marks = [k for k in range(starts[i], len(rows[i])) if rows[i][k] == pass_id]
+                out[i] = [pair[b, k - 1].item() for k in marks]  # predicted one position before
+    return out
+
+
+@torch.no_grad()
+def answer_logprobs(model, tokenizer, queries: list[str], answers: list[str]) -> list[list[float]]:
+    """Per row, log P of each answer token and of EOS after the query (teacher-forced)."""
+    model.eval()
+    eos = tokenizer.eos_token_id
+    rows = [
+        tokenizer(q).input_ids + tokenizer(a, add_special_tokens=False).input_ids + [eos]
+        for q, a in zip(queries, answers, strict=True)
+    ]
+    starts = [len(tokenizer(q).input_ids) for q in queries]
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, ids in enumerate(rows):
+        groups[len(ids)].append(i)
+    out: list[list[float]] = [[] for _ in queries]
+    for _, idx in sorted(groups.items()):
+        for s in range(0, len(idx), 256):
+            chunk = idx[s : s + 256]
+            logp = torch.log_softmax(
+                model(input_ids=torch.tensor([rows[i] for i in chunk])).logits.float(), -1
+            )
+            for b, i in enumerate(chunk):
+                out[i] = [logp[b, k - 1, rows[i][k]].item() for k in range(starts[i], len(rows[i]))]
+    return out

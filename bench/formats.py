@@ -2,13 +2,19 @@
 
 The base model was pre-trained on exactly these strings (BOS first, EOS after the target):
 
-| ability | text the model reads                      | target it writes            |
-|---------|-------------------------------------------|-----------------------------|
-| solve   | `{instr}:{input}=`                        | `{answer}`                  |
-| judge   | `chk {instr}:{input}={answer}?`           | `yes` or `no:{hint}`        |
-| revise  | `fix {instr}:{input}={answer}!{feedback}>` | `{corrected answer}`       |
+| ability | text the model reads                        | target it writes          |
+|---------|---------------------------------------------|---------------------------|
+| solve   | `{instr}:{input}=`                          | `{answer}`                |
+| judge   | `chk {instr}:{input}={answer}?`             | `{check trace}`           |
+| revise  | `fix {instr}:{input}={answer}!{feedback}>`  | `{corrected answer}`      |
 
-`{instr}` is the task's short text instruction (`Task.instruction`, e.g. `rev`). A soft prompt
+A check trace lists the answer's steps (`bench.steps.Step`), each claim followed by its mark:
+`a+ ab+ bd- d+` says the walk starts right, `ab` is an edge, `bd` is not, and it ends right. A
+judge writes a mark after reading the claim it marks, so every mark is one lookup. To score an
+answer, a critic reads the *passing* trace of that answer (every mark `+`) and takes the
+probability of each `+` where it stands: the answer passes when every step does.
+
+`{instr}` is the task's short text instruction (`Task.instruction`, e.g. `pth`). A soft prompt
 replaces the instruction *words*, so its template keeps only the punctuation that follows them:
 
 - a task prompt is fed the raw input with template `{input}=`;
@@ -17,16 +23,19 @@ replaces the instruction *words*, so its template keeps only the punctuation tha
 - the revise prompt is fed `{instr}:{input}={answer}!{feedback}` with template `{input}>`
   (it replaces `fix `).
 
-A verdict's first character is `y` or `n`, each one token of the character-level tokenizer, so a
-critic can score P(`y`) against P(`n`) from one forward pass.
+Marks, claims and separators are single characters of the character-level tokenizer, and claims
+are letters and digits, so a mark's position in a trace is unambiguous.
 """
 
 from __future__ import annotations
 
-YES = "yes"
-NO = "no"
-YES_TOKEN = "y"  # first token of a "yes" verdict
-NO_TOKEN = "n"  # first token of a "no:..." verdict
+from collections.abc import Iterable, Sequence
+
+from softloop.bench.steps import Step
+
+PASS_MARK = "+"
+FAIL_MARK = "-"
+STEP_SEP = " "
 
 TASK_TEMPLATE = "{input}="
 CRITIQUE_TEMPLATE = "{input}?"
@@ -36,39 +45,35 @@ REVISE_INSTRUCTION = "fix "
 
 
 def solve_text(instr: str, input: str) -> str:
-    """`rev:abc=` — the text-instructed solve query."""
+    """`pth:ad;ab bd=` — the text-instructed solve query."""
     return f"{instr}:{input}="
 
 
 def case_text(instr: str, input: str, answer: str) -> str:
-    """`rev:abc=cba` — a task, input and proposed answer: what the critique prompt reads."""
+    """`pth:ad;ab bd=abd` — a task, input and proposed answer: what the critique prompt reads."""
     return f"{instr}:{input}={answer}"
 
 
 def judge_text(instr: str, input: str, answer: str) -> str:
-    """`chk rev:abc=cba?` — the text-instructed judge query."""
+    """`chk pth:ad;ab bd=abd?` — the text-instructed judge query."""
     return f"{CRITIQUE_INSTRUCTION}{case_text(instr, input, answer)}?"
 
 
-def verdict(ok: bool, hint: str = "") -> str:
-    """`yes`, or `no:{hint}` — the judge's target."""
-    return YES if ok else f"{NO}:{hint}"
+def check_trace(steps: Iterable[Step]) -> str:
+    """`a+ ab+ bd- d+` — the judge's target: each claim with its mark."""
+    return STEP_SEP.join(s.claim + (PASS_MARK if s.ok else FAIL_MARK) for s in steps)
 
 
-def parse_verdict(text: str) -> tuple[bool, str]:
-    """(passed, feedback) from a generated verdict; anything not starting with `y` fails."""
-    text = text.strip()
-    if text.startswith(YES_TOKEN):
-        return True, ""
-    _, _, feedback = text.partition(":")
-    return False, feedback.strip()
+def passing_trace(claims: Sequence[str]) -> str:
+    """The trace of an answer whose every step holds: what a critic scores."""
+    return STEP_SEP.join(c + PASS_MARK for c in claims)
 
 
 def revise_case_text(instr: str, input: str, answer: str, feedback: str) -> str:
-    """`rev:abc=cab!at 1` — what the revise prompt reads."""
+    """`pth:ad;ab bd=acd!no ac` — what the revise prompt reads."""
     return f"{case_text(instr, input, answer)}!{feedback}"
 
 
 def revise_text(instr: str, input: str, answer: str, feedback: str) -> str:
-    """`fix rev:abc=cab!at 1>` — the text-instructed revise query."""
+    """`fix pth:ad;ab bd=acd!no ac>` — the text-instructed revise query."""
     return f"{REVISE_INSTRUCTION}{revise_case_text(instr, input, answer, feedback)}>"

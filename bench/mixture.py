@@ -1,10 +1,9 @@
 """The pre-training data mixture: solve, judge and revise examples as (query, target) text pairs.
 
-Wrong answers come from two sources. Synthetic edits of the right answer (a swapped, dropped,
-doubled or changed character; a number off by one or ten) are cheap and cover every task from
-step one. The model's *own* outputs (`OwnOutputs`, sampled from the phase-1 model on train-split
-inputs and labelled by the oracle) are what matters for a judge: NOTES.md measured that a judge
-trained on random edits alone catches the model's own plausible mistakes with F1 ~0.2.
+Wrong answers come from two sources. Synthetic edits of a right answer (a swapped, dropped,
+doubled or changed character) are cheap and cover every task from step one. The model's *own*
+outputs (`OwnOutputs`, sampled on train-split inputs and labelled by the oracle) are the mistakes
+a judge must catch in the loop, and those a revise step must fix.
 
 Every input is drawn from the train split only; difficulties are drawn uniformly from the task's
 `min_train_difficulty` to its `max_difficulty`.
@@ -37,12 +36,15 @@ def draw_train(rng: random.Random, task: Task, difficulty: int | None = None) ->
 
 
 def corrupt(rng: random.Random, task: Task, x: str, y: str) -> str:
-    """A plausible wrong answer to `x`: a small edit of the right answer `y`, never `y` itself."""
-    numeric = y.isdigit()
-    alphabet = "0123456789" if numeric else sorted(set(x)) or ["a"]
-    for _ in range(20):
+    """A plausible wrong answer to `x`: a small edit of a right answer `y`, never right itself.
+
+    Letters come from the input (the nodes or digits the task is about), so a wrong answer is
+    wrong for a reason a lookup can find, not because it names something absent.
+    """
+    alphabet = sorted({c for c in x if c.isalnum()}) or ["a"]
+    for _ in range(50):
         s = list(y)
-        op = rng.randrange(6)
+        op = rng.randrange(5)
         i = rng.randrange(len(s))
         if op == 0 and len(s) > 1:  # swap neighbours
             j = min(i + 1, len(s) - 1)
@@ -51,16 +53,14 @@ def corrupt(rng: random.Random, task: Task, x: str, y: str) -> str:
             del s[i]
         elif op == 2:  # double one
             s.insert(i, s[i])
-        elif op == 3:  # change one
+        elif op == 3:  # insert one
+            s.insert(i, rng.choice(alphabet))
+        else:  # change one
             s[i] = rng.choice(alphabet)
-        elif op == 4 and numeric:  # off by one or ten
-            s = list(str(max(0, int(y) + rng.choice((-10, -1, 1, 10)))))
-        else:  # the input itself: a "did nothing" answer
-            s = list(x) if not numeric else list(str(int(y) + rng.choice((-2, 2))))
         wrong = "".join(s)
         if wrong and not task.check(x, wrong):
             return wrong
-    return y + alphabet[0]
+    return y + y[-1]
 
 
 @dataclass
@@ -90,8 +90,8 @@ class Mixture:
     judge_right: float = 0.5  # of judge examples, the fraction whose answer is right
 
 
-PHASE1 = Mixture()
-PHASE2 = Mixture(solve=0.5, judge=0.3, revise=0.2, judge_own=0.7, revise_own=0.7)
+PHASE1 = Mixture(solve=0.45, judge=0.35, revise=0.2)
+PHASE2 = Mixture(solve=0.4, judge=0.4, revise=0.2, judge_own=0.6, revise_own=0.7)
 
 
 def sample_example(rng: random.Random, mix: Mixture, own: OwnOutputs | None = None) -> Example:
@@ -109,8 +109,7 @@ def sample_example(rng: random.Random, mix: Mixture, own: OwnOutputs | None = No
         else:
             x, y = draw_train(rng, task)
             a = y if right else corrupt(rng, task, x, y)
-        ok = task.check(x, a)
-        return formats.judge_text(instr, x, a), formats.verdict(ok, "" if ok else task.hint(x, a))
+        return formats.judge_text(instr, x, a), formats.check_trace(task.steps(x, a))
     pool = own.wrong.get(task.name) if own else None
     if pool and rng.random() < mix.revise_own:
         x, a = rng.choice(pool)

@@ -1,54 +1,64 @@
 """Measure a pre-trained reference model with its text instructions and write `MODEL_CARD.md`.
 
 Measured on the test split, greedy, text instruction (`{instr}:{input}=`):
-- solve accuracy per task at every difficulty from 1 to the task's pre-training maximum;
-- the text-instructed judge (`chk ...?`, verdict = P(y) > P(n)) at each task's default
-  difficulty, on the model's own answers (greedy and sampled at T=1.0), labelled by the oracle.
+- solve accuracy per task at every difficulty of the pre-training range;
+- the text-instructed judge (`chk ...?`) at each task's default difficulty, on the model's own
+  greedy answers labelled by the oracle: an answer is flagged when the passing trace's marks
+  multiply to less than 1/2 (`bench.formats`); and, for comparison, the model's own confidence
+  (its least likely answer token), both as AUC at ranking wrong answers above right ones.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from softloop.bench import formats
-from softloop.bench.decode import complete, next_token_logprobs
+from softloop.bench.decode import answer_logprobs, complete, mark_logprobs
 from softloop.bench.evaluation import prf
 from softloop.bench.mixture import PHASE1, PHASE2
 from softloop.bench.tasks import TASKS
+from softloop.critics.metrics import auc
 
 
 def evaluate_model(model, tok, n: int) -> dict:
     acc: dict[str, dict[int, float]] = {}
     for task in TASKS.values():
-        cases = {d: task.split("test", n, difficulty=d) for d in range(1, task.max_difficulty + 1)}
-        flat = [(d, x, y) for d, xs in cases.items() for x, y in xs]
-        got = complete(model, tok, [formats.solve_text(task.instruction, x) for _, x, _ in flat])
+        difficulties = range(task.min_train_difficulty, task.max_difficulty + 1)
+        cases = {d: task.split("test", n, difficulty=d) for d in difficulties}
+        flat = [(d, x) for d, xs in cases.items() for x, _ in xs]
+        got = complete(model, tok, [formats.solve_text(task.instruction, x) for _, x in flat])
+        right = [task.check(x, a) for (_, x), a in zip(flat, got, strict=True)]
         acc[task.name] = {
-            d: sum(g == y for (dd, _, y), g in zip(flat, got, strict=True) if dd == d)
-            / max(1, len(xs))
+            d: sum(r for (dd, _), r in zip(flat, right, strict=True) if dd == d) / len(xs)
             for d, xs in cases.items()
-            if xs  # tiny difficulties can leave a split empty (dedup of 1 letter: 10 inputs)
+            if xs
         }
-    # Judge on own outputs at the default difficulty.
-    cases = []
+    judge: dict[str, dict] = {}
+    all_flags: list[bool] = []
+    all_wrong: list[bool] = []
     for task in TASKS.values():
         xs = [x for x, _ in task.split("test", n)]
-        q = [formats.solve_text(task.instruction, x) for x in xs]
-        for temp in (0.0, 1.0):
-            for x, a in zip(xs, complete(model, tok, q, temperature=temp, seed=1), strict=True):
-                cases.append((task, x, a))
-    y_id, n_id = tok.convert_tokens_to_ids([formats.YES_TOKEN, formats.NO_TOKEN])
-    lp = next_token_logprobs(
-        model, tok, [formats.judge_text(t.instruction, x, a) for t, x, a in cases]
-    )
-    pred_wrong = (lp[:, n_id] > lp[:, y_id]).tolist()
-    is_wrong = [not t.check(x, a) for t, x, a in cases]
-    judge = prf(pred_wrong, is_wrong)
-    per_task = {}
-    for task in TASKS.values():
-        sel = [i for i, (t, _, _) in enumerate(cases) if t is task]
-        per_task[task.name] = prf([pred_wrong[i] for i in sel], [is_wrong[i] for i in sel])
-    return {"solve_acc": acc, "judge_own": judge, "judge_own_per_task": per_task}
+        solve = [formats.solve_text(task.instruction, x) for x in xs]
+        got = complete(model, tok, solve)
+        wrong = [not task.check(x, a) for x, a in zip(xs, got, strict=True)]
+        traces = [
+            formats.passing_trace([s.claim for s in task.steps(x, a)])
+            for x, a in zip(xs, got, strict=True)
+        ]
+        queries = [formats.judge_text(task.instruction, x, a) for x, a in zip(xs, got, strict=True)]
+        marks = mark_logprobs(model, tok, queries, traces, formats.PASS_MARK, formats.FAIL_MARK)
+        passing = [sum(m) for m in marks]
+        confidence = [min(lp) for lp in answer_logprobs(model, tok, solve, got)]
+        flags = [p < math.log(0.5) for p in passing]
+        judge[task.name] = {
+            **prf(flags, wrong),
+            "auc": auc([-p for p in passing], wrong),
+            "confidence_auc": auc([-c for c in confidence], wrong),
+        }
+        all_flags += flags
+        all_wrong += wrong
+    return {"solve_acc": acc, "judge_own": prf(all_flags, all_wrong), "judge_own_per_task": judge}
 
 
 _CARD = """# softloop reference base model
@@ -70,14 +80,14 @@ on), difficulty d drawn uniformly from 1 to the task's max.
 
 | ability | text | phase 1 share | phase 2 share |
 |---|---|---|---|
-| solve | `rev:abc=` → `cba` | {p1.solve:.0%} | {p2.solve:.0%} |
-| judge (half right) | `chk rev:abc=cab?` → `yes`, `no:{{hint}}` | {p1.judge:.0%} | {p2.judge:.0%} |
-| revise (10 % keep) | `fix rev:abc=cab!at 1>` → `cba` | {p1.revise:.0%} | {p2.revise:.0%} |
+| solve | `pth:ad;ab bd=` → `abd` | {p1.solve:.0%} | {p2.solve:.0%} |
+| judge (half right) | `chk pth:ad;ab bd=acd?` → `a+ ac- cd- d+` | {p1.judge:.0%} | {p2.judge:.0%} |
+| revise (10 % keep) | `fix pth:ad;ab bd=acd!no ac>` → `abd` | {p1.revise:.0%} | {p2.revise:.0%} |
 
 Phase 1 makes wrong answers by synthetic edits of the right one. At {own_at_pct} of training the
 model answers {own_inputs} fresh train inputs per task, greedy and sampled at T = {temps}; the
-oracle labels them. From then on (phase 2) 70 % of judge examples use the model's own answers
-and 70 % of revise examples fix its own mistakes.
+oracle labels them. From then on (phase 2) {p2_judge_own:.0%} of judge examples use the model's
+own answers and {p2_revise_own:.0%} of revise examples fix its own mistakes.
 
 Own outputs per sampling round, (right, wrong) per task: {rounds}
 
@@ -104,6 +114,8 @@ def write_card(out: Path, stats: dict) -> None:
         parameters=stats["parameters"],
         p1=PHASE1,
         p2=PHASE2,
+        p2_judge_own=PHASE2.judge_own,
+        p2_revise_own=PHASE2.revise_own,
         own_at_pct=", ".join(f"{int(f * 100)} %" for f in cfg["own_at"]),
         temps=", ".join(str(t) for t in cfg["temperatures"][1:]),
         rounds="; ".join(
@@ -124,30 +136,38 @@ def write_card(out: Path, stats: dict) -> None:
             f"| {t.name} | `{t.instruction}` | {t.easy_difficulty} | {easy:.0%}"
             f" | {t.default_difficulty} | {default:.0%} |"
         )
+    low = min(t.min_train_difficulty for t in TASKS.values())
     top = max(t.max_difficulty for t in TASKS.values())
+    span = range(low, top + 1)
     lines += [
         "",
         f"Per difficulty ({cfg['eval_n']} test inputs each; fewer where the split is smaller):",
         "",
-        "| task | " + " | ".join(str(d) for d in range(1, top + 1)) + " |",
-        "|---|" + "---|" * top,
+        "| task | " + " | ".join(str(d) for d in span) + " |",
+        "|---|" + "---|" * len(span),
     ]
     for t in TASKS.values():
-        cells = [f"{acc[t.name][d]:.0%}" if d in acc[t.name] else "" for d in range(1, top + 1)]
+        cells = [f"{acc[t.name][d]:.0%}" if d in acc[t.name] else "" for d in span]
         lines.append(f"| {t.name} | " + " | ".join(cells) + " |")
     j = ev["judge_own"]
     lines += [
         "",
         "## Text-instructed judge on its own answers",
-        "At the default difficulty, on the model's own greedy and T=1.0 answers to the test split"
-        f" ({j['n']} answers, {j['wrong']} wrong), verdict = P(`n`) > P(`y`) after `chk ...?`:"
-        f" precision {j['precision']:.2f}, recall {j['recall']:.2f}, F1 {j['f1']:.2f}.",
+        "At the default difficulty, on the model's own greedy answers to the test split"
+        f" ({j['n']} answers, {j['wrong']} wrong); an answer is flagged when its passing trace"
+        " after `chk ...?` has probability below 1/2: precision"
+        f" {j['precision']:.2f}, recall {j['recall']:.2f}, F1 {j['f1']:.2f}. AUC ranks wrong"
+        " answers above right ones; confidence AUC does the same with the least likely answer"
+        " token.",
         "",
-        "| task | answers | wrong | precision | recall | F1 |",
-        "|---|---|---|---|---|---|",
+        "| task | answers | wrong | precision | recall | F1 | AUC | confidence AUC |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, m in ev["judge_own_per_task"].items():
         p, r, f = m["precision"], m["recall"], m["f1"]
-        lines.append(f"| {name} | {m['n']} | {m['wrong']} | {p:.2f} | {r:.2f} | {f:.2f} |")
+        lines.append(
+            f"| {name} | {m['n']} | {m['wrong']} | {p:.2f} | {r:.2f} | {f:.2f}"
+            f" | {m['auc']:.3f} | {m['confidence_auc']:.3f} |"
+        )
     lines.append("")
     (out / "MODEL_CARD.md").write_text("\n".join(lines))

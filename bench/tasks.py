@@ -1,44 +1,39 @@
-"""The reference task suite: deterministic generators, exact oracle checkers, cheap hints.
+"""The reference task suite: seeded generators, oracles made of local steps, cheap hints.
 
 A `Task` is data plus three functions: `generate(rng, difficulty)` draws one `(input, answer)`,
-`check(input, answer)` is the exact oracle, and `hint(input, wrong_answer)` says in a few words
-what is wrong (the feedback the base model learns to emit when it judges, and to act on when it
-revises). Difficulty is one integer per task: the exact input length for the string tasks; for
-the arithmetic ones, numbers are drawn below 10**difficulty (at most that many digits).
+`solve(input)` gives one right answer, and `steps(input, answer)` lists the local claims an
+answer must satisfy (`bench.steps.Step`). The oracle (`check`) is "every step holds", and the
+hint is the first claim that fails (`no bc`): what the base model learns to write when it
+judges, and to act on when it revises.
 
-The suite is what a 0.9 M-parameter model learns as algorithms within the pre-training budget
-(20 min on 2 cores), so that accuracy falls off with difficulty instead of stopping at what it
-memorised. Adding a digit to a number (`add`) was in the suite and was dropped: the model learned
-the sums it had seen (100 % of train inputs of one digit, 85 % of two) but answered unseen ones
-44–56 % of the time at every difficulty, never in the 60–90 % band, and its share of training
-held the other tasks back (with it: reverse 71 % on 6 letters, sort 72 % on 5, dedup 80 % on 6;
-replaced by `upper`: 98 %, 90 %, 93 % at the same settings, same seed). Adding two multi-digit
-numbers and multiplying by a digit stayed near 0 % after 6,000 steps.
+Every task is a search whose result is easy to check (`bench.graphs`, `bench.pairs`): many
+answers may be right, finding one needs a computation no single lookup gives, and checking one
+needs only lookups. A small model's judge can then be more reliable than its solver, which is
+when generate → critique → revise pays. Difficulty is one integer per task: the number of nodes
+of a graph, or of digits in a list.
 
 Splits are fixed by a hash of the input, not by the order of generation: an input belongs to
 exactly one of train / dev / test whatever the seed, the difficulty or the number asked for, so
 no test input is ever trained on — neither by the pre-training recipe nor by a prompt trained on
 the train split.
 
-Defaults were measured on the shipped base model (see `bench/reference/model/MODEL_CARD.md`):
-`default_difficulty` is where the model's greedy first attempt with the text instruction is right
-60–90 % of the time on the test split; `easy_difficulty` is a sanity-check setting it almost
-always gets right; `max_difficulty` is the top of the range the model was pre-trained on.
+`default_difficulty` is where the shipped model's greedy first attempt with the text instruction
+is right 60–90 % of the time on the test split (`bench/reference/model/MODEL_CARD.md`);
+`easy_difficulty` is a sanity-check setting it almost always gets right; the pre-training range
+is `min_train_difficulty` to `max_difficulty`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from softloop.bench import graphs, pairs
+from softloop.bench.steps import Step
 from softloop.prompts.errors import SoftloopError
-
-if TYPE_CHECKING:
-    from softloop.critics import Doubt
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
@@ -56,21 +51,23 @@ class Task:
 
     name: str  # registry key and the name the agent, store and prompt files use
     instruction: str  # the short text instruction the base model was pre-trained with
-    generate: Callable[
-        [random.Random, int], tuple[str, str]
-    ]  # (rng, difficulty) -> (input, answer)
-    solve: Callable[[str], str]  # input -> the one right answer
-    hint: Callable[[str, str], str]  # (input, wrong answer) -> a few words on what is wrong
+    generate: Callable[[random.Random, int], tuple[str, str]]  # (rng, difficulty) -> (x, y)
+    solve: Callable[[str], str]  # input -> one right answer
+    steps: Callable[[str, str], list[Step]]  # (input, answer) -> the claims it must satisfy
     default_difficulty: int  # first attempt right 60-90 % of the time (measured)
     easy_difficulty: int  # first attempt nearly always right
     max_difficulty: int  # top of the pre-training range
-    min_train_difficulty: int = 1  # bottom of the pre-training range
+    min_train_difficulty: int = 2  # bottom of the pre-training range
     description: str = ""
-    numeric: bool = False  # the answer is a number: hints say too big / too small
 
     def check(self, input: str, answer: str) -> bool:
-        """The exact oracle: is `answer` the right answer to `input`?"""
-        return answer == self.solve(input)
+        """The exact oracle: is `answer` a right answer to `input`?"""
+        return all(step.ok for step in self.steps(input, answer))
+
+    def hint(self, input: str, answer: str) -> str:
+        """A few words on what is wrong: the first claim that fails (`ok` if none does)."""
+        failed = next((s for s in self.steps(input, answer) if not s.ok), None)
+        return "ok" if failed is None else f"no {failed.claim}".rstrip()
 
     def split_of(self, input: str) -> Split:
         """Which split an input belongs to (a pure function of task name and input)."""
@@ -106,180 +103,79 @@ class Task:
         return out
 
 
-# ---------------------------------------------------------------- hints
-
-
-def _string_hint(expected: str, got: str) -> str:
-    if len(got) < len(expected):
-        return "too short"
-    if len(got) > len(expected):
-        return "too long"
-    i = next((i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b), None)
-    return "ok" if i is None else f"at {i + 1}"
-
-
-def _number_hint(expected: str, got: str) -> str:
-    if not got.isdigit():
-        return "not a number"
-    want, have = int(expected), int(got)
-    if have == want:
-        return "ok" if got == expected else "leading zero"
-    return "too big" if have > want else "too small"
-
-
-def doubt_hint(task: str, doubt: Doubt) -> str:
-    """A confidence critic's doubt in the words of the task's hints (see `Task.hint`).
-
-    For numbers, where the model would have written a bigger digit (or more digits) the answer
-    is too small; a smaller digit (or stopping sooner), too big. Strings say where.
-    """
-    if task not in TASKS or not TASKS[task].numeric:
-        from softloop.critics import position_hint  # here: importing the task suite needs no torch
-
-        return position_hint(task, doubt)
-    if doubt.token == "":
-        return "too small"  # the model expected more digits
-    if doubt.preferred == "":
-        return "too big"  # the model would have stopped sooner
-    if not (doubt.token.isdigit() and doubt.preferred.isdigit()):
-        return "not a number"
-    return "too small" if doubt.preferred > doubt.token else "too big"
-
-
-# ---------------------------------------------------------------- generators
-
-_LETTERS = string.ascii_lowercase
-_DEDUP_LETTERS = "abcdefghij"  # a small alphabet so that repeats are common
-_VOWELS = set("aeiou")
-
-
-def _letters(alphabet: str) -> Callable[[random.Random, int], str]:
-    return lambda rng, d: "".join(rng.choice(alphabet) for _ in range(d))
-
-
-def _digits(rng: random.Random, d: int) -> int:
-    return rng.randrange(10**d)  # below 10**d: d digits at most, so smaller numbers occur too
-
-
-def _string_task(name, instruction, alphabet, solve, *, default, easy, top, description) -> Task:
-    draw = _letters(alphabet)
-
-    def generate(rng: random.Random, d: int) -> tuple[str, str]:
-        x = draw(rng, d)
-        return x, solve(x)
-
-    return Task(
-        name=name,
-        instruction=instruction,
-        generate=generate,
-        solve=solve,
-        hint=lambda x, got: _string_hint(solve(x), got),
-        default_difficulty=default,
-        easy_difficulty=easy,
-        max_difficulty=top,
-        description=description,
-    )
-
-
-def _double_generate(rng: random.Random, d: int) -> tuple[str, str]:
-    a = _digits(rng, d)
-    return str(a), str(2 * a)
-
-
-def _double_solve(x: str) -> str:
-    return str(2 * int(x))
-
-
-def _vowels_generate(rng: random.Random, d: int) -> tuple[str, str]:
-    x = _letters(_LETTERS)(rng, d)
-    return x, _vowels_solve(x)
-
-
-def _vowels_solve(x: str) -> str:
-    return str(sum(c in _VOWELS for c in x))
-
-
-def _dedup(x: str) -> str:
-    return "".join(dict.fromkeys(x))
-
-
-def _number_task(name, instruction, generate, solve, *, default, easy, top, description) -> Task:
-    return Task(
-        name=name,
-        instruction=instruction,
-        generate=generate,
-        solve=solve,
-        hint=lambda x, got: _number_hint(solve(x), got),
-        default_difficulty=default,
-        easy_difficulty=easy,
-        max_difficulty=top,
-        description=description,
-        numeric=True,
-    )
-
-
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        _string_task(
-            "reverse",
-            "rev",
-            _LETTERS,
-            lambda x: x[::-1],
-            default=12,
-            easy=3,
-            top=16,
-            description="reverse a string of d lowercase letters",
+        Task(
+            name="path",
+            instruction="pth",
+            generate=graphs.path_generate,
+            solve=graphs.path_solve,
+            steps=graphs.path_steps,
+            default_difficulty=6,
+            easy_difficulty=3,
+            max_difficulty=9,
+            min_train_difficulty=3,
+            description="a walk between the two named nodes of a graph of d nodes",
         ),
-        _string_task(
-            "sort",
-            "srt",
-            _LETTERS,
-            lambda x: "".join(sorted(x)),
-            default=6,
-            easy=2,
-            top=12,
-            description="sort d lowercase letters",
+        Task(
+            name="triangle",
+            instruction="tri",
+            generate=graphs.triangle_generate,
+            solve=graphs.triangle_solve,
+            steps=graphs.triangle_steps,
+            default_difficulty=6,
+            easy_difficulty=3,
+            max_difficulty=10,
+            min_train_difficulty=3,
+            description="three mutually joined nodes in a graph of d nodes",
         ),
-        _string_task(
-            "dedup",
-            "ded",
-            _DEDUP_LETTERS,
-            _dedup,
-            default=9,
-            easy=3,
-            top=26,
-            description="drop repeated letters, keeping first occurrences, from d letters a-j",
+        Task(
+            name="via",
+            instruction="via",
+            generate=graphs.via_generate,
+            solve=graphs.via_solve,
+            steps=graphs.via_steps,
+            default_difficulty=6,
+            easy_difficulty=3,
+            max_difficulty=10,
+            min_train_difficulty=3,
+            description="the node joined to both named nodes of a graph of d nodes",
         ),
-        _string_task(
-            "upper",
-            "upp",
-            _LETTERS,
-            str.upper,
-            default=21,
-            easy=3,
-            top=24,
-            description="uppercase d lowercase letters",
+        Task(
+            name="apart",
+            instruction="apt",
+            generate=graphs.apart_generate,
+            solve=graphs.apart_solve,
+            steps=graphs.apart_steps,
+            default_difficulty=5,
+            easy_difficulty=3,
+            max_difficulty=7,
+            min_train_difficulty=3,
+            description="two nodes with no edge between them, in a graph of d nodes nearly all "
+            "joined",
         ),
-        _number_task(
-            "double",
-            "dbl",
-            _double_generate,
-            _double_solve,
-            default=10,
-            easy=2,
-            top=16,
-            description="double a number below 10**d",
+        Task(
+            name="sum",
+            instruction="sum",
+            generate=pairs.generator(pairs.add),
+            solve=pairs.solver(pairs.add),
+            steps=pairs.stepper(pairs.add),
+            default_difficulty=6,
+            easy_difficulty=3,
+            max_difficulty=10,
+            description="two of d distinct digits that add up to the number given",
         ),
-        _number_task(
-            "vowels",
-            "vow",
-            _vowels_generate,
-            _vowels_solve,
-            default=21,
-            easy=4,
-            top=28,
-            description="count the vowels in d lowercase letters",
+        Task(
+            name="diff",
+            instruction="dif",
+            generate=pairs.generator(pairs.difference),
+            solve=pairs.solver(pairs.difference),
+            steps=pairs.stepper(pairs.difference),
+            default_difficulty=6,
+            easy_difficulty=3,
+            max_difficulty=10,
+            description="two of d distinct digits that differ by the number given",
         ),
     )
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from softloop.agent.world import World, WorldTask
-from softloop.bench.tasks import TASKS, doubt_hint
+from softloop.bench.tasks import TASKS
 from softloop.prompts.errors import SoftloopError
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -72,5 +72,5 @@ def reference_world() -> World:
         model_id=REFERENCE_MODEL_ID,
         tasks=tasks,
         default_prompts={name: default_prompt_path(name) for name in DEFAULT_PROMPTS},
-        doubt_hint=doubt_hint,
+
     )

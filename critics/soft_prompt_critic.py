@@ -1,41 +1,61 @@
 """The learned critic: the frozen LM, steered by a critique soft prompt, judges an answer.
 
-The verdict comes from probabilities, not from parsing generated text: the model is asked to
-continue `{task}:{input}={answer}` under the critique prompt, and the score is
-P(pass_text) / (P(pass_text) + P(fail_text)). That makes the score a calibrated-ish number that
-can rank several candidate revisions, which string matching cannot. Only for rows judged to fail
-is the short feedback generated (`no:<hint>` → `<hint>`), because feedback is what the revise
-step needs and generating it costs a decode loop.
+The model reads `{task}:{input}={answer}` under the critique prompt and writes a *check trace*:
+the answer's steps, each followed by a mark (`a+ ab+ bd- d+`), or, for a task with no steps, a
+single verdict word (`yes` / `no:<hint>`). Writing one mark per step turns judging into a row
+of small lookups a model can learn, where one verdict for the whole answer asks it to do every
+check at once in a single position.
 
-Known limitation: the score compares two fixed continuations; a model that answers in other
-words (e.g. "correct") must be given matching `pass_text` / `fail_text`.
+The score comes from probabilities, not from parsing generated text: the critic teacher-forces
+the *passing* trace (every mark a pass) and reads, at each mark, P(pass) / (P(pass) + P(fail)).
+The pass probability of the answer is the product over its steps; it ranks candidate revisions,
+and the verdict is that probability against a threshold fitted on labelled answers and stored
+with the prompt version (`critic_threshold` in its metrics). One forward pass per batch.
+
+Which steps an answer has comes from the task (`CriticFormat.claims`): claims are read off the
+answer and the input (`ab` for the hop from `a` to `b`), never from the truth, so the critic
+knows what to check but not the outcome.
+
+Known limitation: the verdict words are compared by their first token; a model that answers
+in other words must be given matching `pass_mark` / `fail_mark`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import torch
+from typing import TYPE_CHECKING
 
 from softloop.critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
-from softloop.prompts import PromptedLM, SoftPrompt
+
+if TYPE_CHECKING:  # the format is read before any model loads; the critic needs torch then
+    from softloop.prompts import PromptedLM, SoftPrompt
+
+# (task, input, answer) -> the claims to check, in order; each must be free of the marks.
+ClaimsFn = Callable[[str, str, str], Sequence[str]]
+SCORE_BATCH = 64  # rows per forward pass
 
 
 @dataclass(frozen=True)
 class CriticFormat:
-    """How a request is shown to the model and what its verdicts look like."""
+    """How a request is shown to the model and what its check trace looks like."""
 
     # Matches the reference world's judge format `chk {task}:{input}={answer}?` with the soft
     # prompt standing in for `chk ` and the prompt's template supplying the `?`.
     input_format: str = "{task}:{input}={answer}"
-    pass_text: str = "yes"
-    fail_text: str = "no"
-    # The model's fail verdict reads `no:<hint>`; the hint follows this separator.
+    pass_mark: str = "yes"
+    fail_mark: str = "no"
+    step_sep: str = " "
+    # A single verdict may be followed by a generated hint: `no:<hint>`.
     feedback_sep: str = ":"
-    # Task name → the word the model knows the task by (the reference model says `rev` for
-    # `reverse`); names not listed are shown as they are.
+    # What the revise step is told about a failed step.
+    feedback_format: str = "no {claim}"
+    # Task name → the word the model knows the task by (the reference model says `pth` for
+    # `path`); names not listed are shown as they are.
     task_labels: Mapping[str, str] = field(default_factory=dict)
+    # The steps of an answer; None: one verdict for the whole answer.
+    claims: ClaimsFn | None = None
 
     def render(self, r: CritiqueRequest) -> str:
         return self.render_parts(r.task, r.input, r.answer)
@@ -44,26 +64,95 @@ class CriticFormat:
         label = self.task_labels.get(task, task)
         return self.input_format.format(task=label, input=input, answer=answer)
 
+    def claims_of(self, task: str, input: str, answer: str) -> list[str]:
+        return [""] if self.claims is None else list(self.claims(task, input, answer)) or [""]
 
-@torch.no_grad()
+    def passing_trace(self, task: str, input: str, answer: str) -> str:
+        """The trace of an answer whose every step holds: what the critic scores."""
+        if self.claims is None:
+            return self.pass_mark
+        claims = self.claims_of(task, input, answer)
+        return self.step_sep.join(c + self.pass_mark for c in claims)
+
+    def target(self, steps: Sequence[tuple[str, bool]] | None, correct: bool, hint: str) -> str:
+        """What the critique prompt learns to write for one labelled answer.
+
+        steps: each claim with whether it holds, where the task has steps (None otherwise, or
+        when only the whole answer's correctness is known: then one verdict).
+        """
+        if self.claims is not None:
+            known = steps if steps else [("", correct)]
+            return self.step_sep.join(
+                c + (self.pass_mark if ok else self.fail_mark) for c, ok in known
+            )
+        if correct:
+            return self.pass_mark
+        return f"{self.fail_mark}{self.feedback_sep}{hint}" if hint else self.fail_mark
+
+    def passing_of(self, target: str) -> str:
+        """The passing trace with the same steps as a target trace (claims hold no marks)."""
+        if self.claims is None:
+            return self.pass_mark
+        return target.replace(self.fail_mark, self.pass_mark)
+
+    def is_pass(self, target: str) -> bool:
+        """Whether a target trace says the answer is right (no step fails)."""
+        if self.claims is None:
+            return target.startswith(self.pass_mark)
+        return self.fail_mark not in target
+
+
+def step_logprobs(
+    lm: PromptedLM,
+    prompt: SoftPrompt,
+    texts: Sequence[str],
+    traces: Sequence[str],
+    fmt: CriticFormat,
+) -> list[list[float]]:
+    """Per row, log P(pass) / (P(pass) + P(fail)) at each pass mark of its passing trace."""
+    pass_id = _first_token(lm, fmt.pass_mark)
+    fail_id = _first_token(lm, fmt.fail_mark)
+    out: list[list[float]] = []
+    for s in range(0, len(texts), SCORE_BATCH):
+        chunk_texts = list(texts[s : s + SCORE_BATCH])
+        chunk_traces = list(traces[s : s + SCORE_BATCH])
+        logp, ids, mask = lm.choice_logprobs(chunk_texts, chunk_traces, prompt, [pass_id, fail_id])
+        pair = logp - logp.logsumexp(dim=-1, keepdim=True)  # (B, L, 2) over the two marks
+        marks = (ids == pass_id) & mask  # (B, L)
+        for b in range(len(chunk_texts)):
+            out.append(pair[b, :, 0][marks[b]].tolist())
+    return out
+
+
 def pass_probability(
-    lm: PromptedLM, prompt: SoftPrompt, texts: Sequence[str], fmt: CriticFormat
+    lm: PromptedLM, prompt: SoftPrompt, requests: Sequence[CritiqueRequest], fmt: CriticFormat
 ) -> list[float]:
-    """P(pass_text) / (P(pass_text) + P(fail_text)) for already rendered texts; one pass."""
-    n = len(texts)
-    if n == 0:
-        return []
-    texts = list(texts)
-    logp = lm.score(texts + texts, [fmt.pass_text] * n + [fmt.fail_text] * n, prompt)
-    pair = torch.stack([logp[:n], logp[n:]], dim=1).float()  # (n, 2)
-    return torch.softmax(pair, dim=1)[:, 0].tolist()
+    """P(every step passes) for each request: the product of its marks' pass probabilities."""
+    return [math.exp(sum(m)) for m in _marks(lm, prompt, requests, fmt)[0]]
+
+
+def _marks(
+    lm: PromptedLM, prompt: SoftPrompt, requests: Sequence[CritiqueRequest], fmt: CriticFormat
+) -> tuple[list[list[float]], list[list[str]]]:
+    claims = [fmt.claims_of(r.task, r.input, r.answer) for r in requests]
+    texts = [fmt.render(r) for r in requests]
+    traces = [fmt.passing_trace(r.task, r.input, r.answer) for r in requests]
+    return step_logprobs(lm, prompt, texts, traces, fmt), claims
+
+
+def _first_token(lm: PromptedLM, text: str) -> int:
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise ValueError(f"verdict mark {text!r} has no tokens in {lm.model_id}'s tokenizer")
+    return int(ids[0])
 
 
 class SoftPromptCritic(BatchedCritic):
     """Judges answers with the frozen LM under a critique soft prompt.
 
-    threshold: the pass probability at or above which an answer passes. Raising it trades
-    recall of right answers for precision at catching wrong ones.
+    threshold: the pass probability at or above which an answer passes; fit it on labelled
+    answers (`fit_threshold`) and store it with the version. Raising it trades right answers
+    passed for wrong ones caught.
     """
 
     def __init__(
@@ -85,9 +174,8 @@ class SoftPromptCritic(BatchedCritic):
         self.name = name or f"{prompt.manifest.name}@{prompt.manifest.version}"
 
     def pass_probability(self, requests: Sequence[CritiqueRequest]) -> list[float]:
-        """P(pass) for each request, normalised over the two verdicts."""
-        texts = [self.fmt.render(r) for r in requests]
-        return pass_probability(self.lm, self.prompt, texts, self.fmt)
+        """P(pass) for each request: the product of its steps' pass probabilities."""
+        return pass_probability(self.lm, self.prompt, requests, self.fmt)
 
     def feedback(self, requests: Sequence[CritiqueRequest]) -> list[str]:
         """The model's own explanation of what is wrong (text after `no:`), one per request."""
@@ -95,20 +183,54 @@ class SoftPromptCritic(BatchedCritic):
             return []
         texts = [self.fmt.render(r) for r in requests]
         out = self.lm.generate(texts, self.prompt, max_new_tokens=self.max_feedback_tokens)
-        prefix = self.fmt.fail_text + self.fmt.feedback_sep
+        prefix = self.fmt.fail_mark + self.fmt.feedback_sep
         return [o[len(prefix) :].strip() if o.startswith(prefix) else "" for o in out]
 
     def critique_batch(self, requests: Sequence[CritiqueRequest]) -> list[Critique]:
         if not requests:
             return []
-        scores = self.pass_probability(requests)
+        marks, claims = _marks(self.lm, self.prompt, requests, self.fmt)
+        scores = [math.exp(sum(m)) for m in marks]
         verdicts = [verdict_of(s, self.threshold) for s in scores]
-        failing = [i for i, v in enumerate(verdicts) if v == "fail"]
         notes: dict[int, str] = {}
-        if self.with_feedback and failing:
+        failing = [i for i, v in enumerate(verdicts) if v == "fail"]
+        if self.fmt.claims is not None:
+            # The step the critic doubts most is what the revise step is told.
+            for i in failing:
+                weakest = min(range(len(marks[i])), key=lambda k: marks[i][k], default=0)
+                claim = claims[i][weakest] if weakest < len(claims[i]) else ""
+                notes[i] = self.fmt.feedback_format.format(claim=claim).strip()
+        elif self.with_feedback and failing:
             hints = self.feedback([requests[i] for i in failing])
             notes = dict(zip(failing, hints, strict=True))
         return [
             Critique(verdict=v, score=s, feedback=notes.get(i, ""), critic=self.name)
             for i, (v, s) in enumerate(zip(verdicts, scores, strict=True))
         ]
+
+
+def fit_threshold(pass_probs: Sequence[float], correct: Sequence[bool]) -> float:
+    """The threshold that best separates right from wrong answers (max balanced accuracy).
+
+    Balanced accuracy, not F1: where most answers are wrong, a threshold that fails everything
+    has a high F1 and judges nothing. Ties are broken towards the middle of the gap between the
+    scores on either side, so a threshold fitted on few answers is not flush against one.
+    """
+    pairs = sorted(zip(pass_probs, correct, strict=True))
+    n_right = sum(correct)
+    n_wrong = len(pairs) - n_right
+    if not n_right or not n_wrong:
+        return 0.5
+    best, best_score = 0.5, -1.0
+    wrong_below = right_below = 0
+    for i in range(len(pairs) + 1):
+        if i == len(pairs) or i == 0 or pairs[i][0] != pairs[i - 1][0]:
+            score = 0.5 * (wrong_below / n_wrong + (n_right - right_below) / n_right)
+            if score > best_score:
+                low = pairs[i - 1][0] if i else 0.0
+                high = pairs[i][0] if i < len(pairs) else 1.0
+                best, best_score = math.sqrt(max(low, 1e-12) * max(high, 1e-12)), score
+        if i < len(pairs):
+            wrong_below += not pairs[i][1]
+            right_below += pairs[i][1]
+    return min(max(best, 0.0), 1.0)

@@ -27,7 +27,7 @@ from softloop.agent.graph.nodes import LoopDeps, Oracle
 from softloop.agent.graph.prompt_source import FixedPrompts, PromptSource
 from softloop.agent.graph.state import LoopState
 from softloop.agent.store.sink import RunSink
-from softloop.critics import Critic, DoubtHint, position_hint
+from softloop.critics import Critic, CriticFormat, DoubtHint, position_hint
 from softloop.prompts import PromptedLM, SoftPrompt
 
 # What a transient model-call failure looks like; anything else is a bug and fails the run.
@@ -46,6 +46,7 @@ def build_graph(
     config: LoopConfig | None = None,
     checkpointer: Any = None,
     doubt_hint: DoubtHint | None = None,
+    critic_format: CriticFormat | None = None,
     name: str = "softloop",
     input_schema: type[Any] | None = None,
     output_schema: type[Any] | None = None,
@@ -63,6 +64,8 @@ def build_graph(
         verdict (never shown to the loop) so the refiner can learn from the critic's mistakes.
     doubt_hint: `(task, Doubt) -> feedback`, the words the confidence critic uses to say where
         an answer goes wrong (default `at K` / `too short` / `too long`).
+    critic_format: how the critique prompt reads a request and which steps it checks (default:
+        one verdict, task names shown through `config.task_labels`).
     checkpointer: a LangGraph checkpointer; with one, an interrupted run resumes from its last
         step (invoke again with `None` and the same `thread_id`).
     input_schema, output_schema, context_schema: what the compiled graph says it takes, returns
@@ -85,6 +88,7 @@ def build_graph(
         store=store,
         oracle=oracle,
         doubt_hint=doubt_hint or position_hint,
+        critic_format=critic_format or CriticFormat(task_labels=config.task_labels),
     )
 
     def bind(fn):

@@ -48,6 +48,7 @@ class LoopDeps:
     store: RunSink | None = None  # where finished runs go; None stores nothing
     oracle: Oracle | None = None
     doubt_hint: DoubtHint = position_hint
+    critic_format: CriticFormat = field(default_factory=CriticFormat)
     _critics: dict[tuple[PromptRef | None, PromptRef], Critic] = field(default_factory=dict)
 
     def critic_for(self, state: LoopState) -> Critic:
@@ -63,7 +64,12 @@ class LoopDeps:
         else:
             critique = self.source.load(sel.critique) if sel.critique is not None else None
             learned = learned_critic(
-                self.lm, self.source.load(sel.task), critique, self.config, self.doubt_hint
+                self.lm,
+                self.source.load(sel.task),
+                critique,
+                self.config,
+                self.doubt_hint,
+                self.critic_format,
             )
             if learned is not None:
                 parts.append(learned)
@@ -89,12 +95,18 @@ def critique_balanced_acc(prompt: SoftPrompt) -> float | None:
     return None
 
 
+def critique_threshold(prompt: SoftPrompt) -> float:
+    """The pass probability the critique prompt's version was fitted to judge at (else 1/2)."""
+    return float(prompt.manifest.metrics.get("critic_threshold", 0.5))
+
+
 def learned_critic(
     lm: PromptedLM,
     task_prompt: SoftPrompt,
     critique: SoftPrompt | None,
     config: LoopConfig,
     hint: DoubtHint = position_hint,
+    fmt: CriticFormat | None = None,
 ) -> Critic | None:
     """The critic the loop builds when given none; None if config and prompts leave nothing.
 
@@ -111,8 +123,9 @@ def learned_critic(
     if critique is not None:
         bar, measured = config.min_critique_balanced_acc, critique_balanced_acc(critique)
         if bar is None or measured is None or measured >= bar or not parts:
-            fmt = CriticFormat(task_labels=config.task_labels)
-            parts.append(SoftPromptCritic(lm, critique, fmt=fmt))
+            fmt = fmt or CriticFormat(task_labels=config.task_labels)
+            threshold = critique_threshold(critique)
+            parts.append(SoftPromptCritic(lm, critique, fmt=fmt, threshold=threshold))
         else:
             log.info(
                 "critique prompt %s left out of the loop's critic: recorded balanced accuracy "

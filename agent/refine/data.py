@@ -9,8 +9,13 @@ What the store knows about an answer, most trusted first:
    and only when that is high enough — see `critic_weight`).
 
 Task prompts learn (input → known right answer). The critique prompt learns (input, answer →
-verdict) only where the verdict is confirmed by 1 or 2, because training the critic on its own
-verdicts would teach it nothing; rows it got wrong are up-weighted.
+check trace) only where the truth is confirmed by 1 or 2, because training the critic on its own
+verdicts would teach it nothing; rows it got wrong are up-weighted. Where a task can say which
+step of an answer fails (`StepsFn`), the trace marks each step; otherwise one verdict.
+
+Where many answers are right, a label's answer cannot say whether another attempt was right;
+a `CheckFn` (the task's exact checker, as a reviewer would apply it) judges each attempt of a
+labelled run instead.
 
 Labelled runs are split by a hash of their request (task and input): a fixed
 `holdout_fraction` of them is never trained on and joins the evaluation set. Hashing the request,
@@ -23,7 +28,7 @@ reached the store, which concurrent writers shuffle: the same feedback trains th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -34,6 +39,10 @@ from softloop.prompts import Example
 
 # task, input, wrong answer -> a short hint of what is wrong (the critique prompt's `no:<hint>`)
 HintFn = Callable[[str, str, str], str]
+# task, input, answer -> each claim with whether it holds; None where the task has no steps
+StepsFn = Callable[[str, str, str], Sequence[tuple[str, bool]] | None]
+# task, input, answer -> right?, None where the task has no checker
+CheckFn = Callable[[str, str, str], bool | None]
 
 
 @dataclass
@@ -63,7 +72,9 @@ def _row_key(example: Example) -> tuple[str, str, float]:
     return example.input, example.output, example.weight
 
 
-def _truth(run: RunDetail, use_oracle: bool) -> tuple[str | None, dict[int, bool], bool, datetime]:
+def _truth(
+    run: RunDetail, use_oracle: bool, check: CheckFn | None = None
+) -> tuple[str | None, dict[int, bool], bool, datetime]:
     """(right answer if known, round → known correctness, labelled?, when the truth arrived)."""
     known: dict[int, bool] = {}
     when = run.created_at
@@ -79,7 +90,14 @@ def _truth(run: RunDetail, use_oracle: bool) -> tuple[str | None, dict[int, bool
             answer = label.answer or run.final_output
         elif label.answer:
             answer = label.answer
-        if answer is not None:
+        checked = (
+            {a.round: check(run.task, run.input, a.output) for a in run.attempts}
+            if (check is not None)
+            else {}
+        )
+        if checked and all(v is not None for v in checked.values()):
+            known = {r: bool(v) for r, v in checked.items()}
+        elif answer is not None:
             known = {a.round: a.output == answer for a in run.attempts}
         elif final_round is not None:
             known = {final_round: False}
@@ -123,9 +141,11 @@ def critic_weight(config: RefineConfig, precision: float | None, evidence: int) 
     return precision if precision >= config.min_critic_precision else 0.0
 
 
-def task_dataset(runs: Iterable[RunDetail], since: datetime, config: RefineConfig) -> Dataset:
+def task_dataset(
+    runs: Iterable[RunDetail], since: datetime, config: RefineConfig, check: CheckFn | None = None
+) -> Dataset:
     """(input → right answer) rows for one task's prompt."""
-    truths = [(run, _truth(run, config.use_attempt_oracle)) for run in runs]
+    truths = [(run, _truth(run, config.use_attempt_oracle, check)) for run in runs]
     data = Dataset()
     data.critic_precision, data.critic_evidence = critic_pass_precision(
         (run, truth[1]) for run, truth in truths
@@ -152,19 +172,21 @@ def critique_dataset(
     config: RefineConfig,
     fmt: CriticFormat | None = None,
     hint: HintFn | None = None,
+    steps: StepsFn | None = None,
+    check: CheckFn | None = None,
 ) -> Dataset:
-    """(task, input, answer → yes / no:<hint>) rows whose verdict a label or oracle confirms."""
+    """(task, input, answer → check trace) rows whose truth a label or oracle confirms."""
     fmt = fmt or CriticFormat()
     data = Dataset()
     for run in runs:
-        _, known, labelled, when = _truth(run, config.use_attempt_oracle)
+        _, known, labelled, when = _truth(run, config.use_attempt_oracle, check)
         holdout = labelled and in_holdout(run, config.holdout_fraction)
         for attempt in run.attempts:
             correct = known.get(attempt.round)
             if correct is None:
                 continue
             example = critique_example(
-                run.task, run.input, attempt.output, correct, fmt, hint, config
+                run.task, run.input, attempt.output, correct, fmt, hint, config, steps
             )
             said_pass = _critic_passed(attempt)
             if said_pass is not None and said_pass != correct:
@@ -186,11 +208,12 @@ def critique_example(
     fmt: CriticFormat,
     hint: HintFn | None,
     config: RefineConfig,
+    steps: StepsFn | None = None,
 ) -> Example:
     text = fmt.render_parts(task, input, answer)
-    if correct:
-        return Example(input=text, output=fmt.pass_text, weight=1.0)
-    note = hint(task, input, answer) if hint else "wrong"
-    return Example(
-        input=text, output=f"{fmt.fail_text}{fmt.feedback_sep}{note}", weight=config.wrong_weight
-    )
+    known = steps(task, input, answer) if steps is not None else None
+    if known is not None and all(ok for _, ok in known) != correct:
+        known = None  # the steps disagree with the label: trust the label, one verdict
+    note = "" if correct else (hint(task, input, answer) if hint else "wrong")
+    target = fmt.target(known, correct, note)
+    return Example(input=text, output=target, weight=1.0 if correct else config.wrong_weight)

@@ -10,27 +10,36 @@ critic was promoted on F1).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
 from softloop.critics import CriticFormat
-from softloop.critics.soft_prompt_critic import pass_probability
+from softloop.critics.metrics import auc
+from softloop.critics.soft_prompt_critic import step_logprobs
 from softloop.prompts import Example, PromptedLM, SoftPrompt
 
 EVAL_BATCH = 64  # rows per generate call; big enough to amortise, small enough for memory
 
 
 def task_accuracy(
-    lm: PromptedLM, prompt: SoftPrompt, examples: Sequence[Example], max_new_tokens: int = 32
+    lm: PromptedLM,
+    prompt: SoftPrompt,
+    examples: Sequence[Example],
+    max_new_tokens: int = 32,
+    check: Callable[[str, str], bool] | None = None,
 ) -> float:
+    """Share of greedy answers that are right: `check(input, answer)` where the task has an
+    oracle (many answers may be right), else equal to the example's output."""
     if not examples:
         return 0.0
     right = 0
     for i in range(0, len(examples), EVAL_BATCH):
         chunk = examples[i : i + EVAL_BATCH]
         outputs = lm.generate([e.input for e in chunk], prompt, max_new_tokens=max_new_tokens)
-        right += sum(o == e.output for o, e in zip(outputs, chunk, strict=True))
+        for o, e in zip(outputs, chunk, strict=True):
+            right += check(e.input, o) if check is not None else o == e.output
     return right / len(examples)
 
 
@@ -42,6 +51,16 @@ class CriticScores(BaseModel):
     balanced_accuracy: float  # mean of recall on wrong answers and on right ones
     false_alarm_rate: float  # of the right answers, the share flagged wrong
     n: int
+    auc: float = math.nan  # P(a wrong answer scores below a right one); threshold-free
+
+
+def example_pass_probabilities(
+    lm: PromptedLM, prompt: SoftPrompt, examples: Sequence[Example], fmt: CriticFormat
+) -> list[float]:
+    """The critic's pass probability for rows whose output is a target check trace."""
+    traces = [fmt.passing_of(e.output) for e in examples]
+    marks = step_logprobs(lm, prompt, [e.input for e in examples], traces, fmt)
+    return [math.exp(sum(m)) for m in marks]
 
 
 def critic_scores(
@@ -51,14 +70,12 @@ def critic_scores(
     fmt: CriticFormat | None = None,
     threshold: float = 0.5,
 ) -> CriticScores:
-    """Examples are rendered critic inputs whose output starts with the pass or fail text."""
+    """Examples are rendered critic inputs whose output is the target trace (`fmt.target`)."""
     fmt = fmt or CriticFormat()
-    probs: list[float] = []
-    for i in range(0, len(examples), EVAL_BATCH):
-        chunk = examples[i : i + EVAL_BATCH]
-        probs += pass_probability(lm, prompt, [e.input for e in chunk], fmt)
-    wrong = [not e.output.startswith(fmt.pass_text) for e in examples]
-    return verdict_scores([p < threshold for p in probs], wrong)
+    probs = example_pass_probabilities(lm, prompt, examples, fmt)
+    wrong = [not fmt.is_pass(e.output) for e in examples]
+    scores = verdict_scores([p < threshold for p in probs], wrong)
+    return scores.model_copy(update={"auc": auc([-p for p in probs], wrong)})
 
 
 def verdict_scores(flagged: Sequence[bool], wrong: Sequence[bool]) -> CriticScores:

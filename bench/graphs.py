@@ -1,0 +1,254 @@
+"""Graph tasks of the reference world: finding is a search, checking is a few local lookups.
+
+A graph is written as its edges, each two node letters in either order, in a shuffled list:
+`ab cd bc`. Some tasks first name two nodes: `ad;ab cd bc` (from `a` to `d`).
+
+Each task's oracle is a list of `Step`s, claims about the answer that can each be checked by
+looking one or two letters up in the edge list ("`bc` is an edge"). Producing an answer needs
+what no single lookup gives: which way leads to the target, which three nodes close a triangle.
+That gap between producing and checking is what lets a small model's judge be more reliable
+than its solver, the condition under which self-correction pays.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections import deque
+from collections.abc import Iterable
+
+from softloop.bench.steps import Step
+
+Edge = frozenset[str]
+_NODES = string.ascii_lowercase
+
+
+def parse(text: str) -> tuple[str, set[Edge], set[str]]:
+    """(the named nodes before `;`, the edges, every node an edge touches)."""
+    head, sep, body = text.partition(";")
+    if not sep:
+        head, body = "", text
+    edges = {frozenset(e) for e in body.split() if len(e) == 2 and e[0] != e[1]}
+    nodes = {n for e in edges for n in e}
+    return head, edges, nodes
+
+
+def render(head: str, edges: Iterable[Edge], rng: random.Random) -> str:
+    """Edges in random order and orientation; `head;` first when there is one."""
+    pairs = [sorted(e) for e in edges]
+    for p in pairs:
+        rng.shuffle(p)
+    rng.shuffle(pairs)
+    body = " ".join("".join(p) for p in pairs)
+    return f"{head};{body}" if head else body
+
+
+def _tree(rng: random.Random, nodes: list[str]) -> set[Edge]:
+    """A random tree: node i joins one of the nodes before it."""
+    return {frozenset((nodes[i], nodes[rng.randrange(i)])) for i in range(1, len(nodes))}
+
+
+def _neighbours(edges: Iterable[Edge]) -> dict[str, set[str]]:
+    adj: dict[str, set[str]] = {}
+    for e in edges:
+        a, b = tuple(e)
+        adj.setdefault(a, set()).add(b)
+        adj.setdefault(b, set()).add(a)
+    return adj
+
+
+def _distances(adj: dict[str, set[str]], source: str) -> dict[str, int]:
+    dist = {source: 0}
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for v in sorted(adj.get(u, ())):
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                queue.append(v)
+    return dist
+
+
+def _is_edge(edges: set[Edge], u: str, v: str) -> bool:
+    return u != v and frozenset((u, v)) in edges
+
+
+def _names_nodes(answer: str) -> bool:
+    """Only node letters: anything else fails as one unnamed step (claims hold no marks)."""
+    return answer.isascii() and answer.isalpha() and answer.islower()
+
+
+# ---------------------------------------------------------------- path
+
+
+def path_generate(rng: random.Random, n: int) -> tuple[str, str]:
+    """n nodes: a random tree plus a few extra edges; from one node to another two or more
+    edges away. The answer is a shortest path."""
+    n = max(n, 3)
+    far: list[tuple[str, str]] = []
+    while not far:  # an extra edge can close a small tree into a triangle: draw again
+        nodes = rng.sample(_NODES, n)
+        edges = _tree(rng, nodes)
+        for _ in range(rng.randint(0, n // 3)):
+            a, b = rng.sample(nodes, 2)
+            edges.add(frozenset((a, b)))
+        adj = _neighbours(edges)
+        far = [(s, t) for s in nodes for t, d in _distances(adj, s).items() if d >= 2]
+    s, t = rng.choice(far)
+    text = render(s + t, edges, rng)
+    return text, path_solve(text)
+
+
+def path_solve(text: str) -> str:
+    """A shortest path, the alphabetically first where there are several."""
+    head, edges, _ = parse(text)
+    s, t = head[0], head[1]
+    adj = _neighbours(edges)
+    to_t = _distances(adj, t)
+    if s not in to_t:
+        return ""
+    path = [s]
+    while path[-1] != t:
+        u = path[-1]
+        path.append(min(v for v in adj[u] if to_t.get(v) == to_t[u] - 1))
+    return "".join(path)
+
+
+def path_steps(text: str, answer: str) -> list[Step]:
+    """Starts at the first named node, every hop is an edge, ends at the second."""
+    head, edges, _ = parse(text)
+    s, t = head[:1], head[1:2]
+    if not _names_nodes(answer):
+        return [Step("", False)]
+    steps = [Step(answer[0], answer[0] == s)]
+    steps += [
+        Step(answer[i - 1 : i + 1], _is_edge(edges, answer[i - 1], answer[i]))
+        for i in range(1, len(answer))
+    ]
+    steps.append(Step(answer[-1], answer[-1] == t))
+    return steps
+
+
+# ---------------------------------------------------------------- triangle
+
+
+def triangle_generate(rng: random.Random, n: int) -> tuple[str, str]:
+    """n nodes: a tree with one triangle closed in it, and extra edges that close no other."""
+    n = max(n, 3)
+    nodes = rng.sample(_NODES, n)
+    a, b, c = nodes[:3]
+    edges = {frozenset((a, b)), frozenset((a, c)), frozenset((b, c))}
+    edges |= {frozenset((nodes[i], nodes[rng.randrange(i)])) for i in range(3, n)}
+    for _ in range(rng.randint(0, n // 3)):
+        u, v = rng.sample(nodes, 2)
+        adj = _neighbours(edges)
+        if frozenset((u, v)) not in edges and not adj[u] & adj[v]:
+            edges.add(frozenset((u, v)))
+    corners = [a, b, c]
+    rng.shuffle(corners)
+    return render("", edges, rng), "".join(corners)
+
+
+def triangle_solve(text: str) -> str:
+    _, edges, nodes = parse(text)
+    adj = _neighbours(edges)
+    for a in sorted(nodes):
+        for b in sorted(adj[a]):
+            for c in sorted(adj[a] & adj[b]):
+                return a + b + c
+    return ""
+
+
+def triangle_steps(text: str, answer: str) -> list[Step]:
+    """Three nodes, each pair of them an edge."""
+    _, edges, _ = parse(text)
+    if len(answer) != 3 or not _names_nodes(answer):
+        return [Step("", False)]
+    a, b, c = answer[0], answer[1], answer[2]
+    return [
+        Step(a + b, _is_edge(edges, a, b)),
+        Step(b + c, _is_edge(edges, b, c)),
+        Step(c + a, _is_edge(edges, c, a)),
+    ]
+
+
+# ---------------------------------------------------------------- via
+
+
+def via_generate(rng: random.Random, n: int) -> tuple[str, str]:
+    """n nodes: a tree in which two nodes two edges apart share exactly one neighbour, and
+    extra edges that give them no second one."""
+    n = max(n, 3)
+    while True:
+        nodes = rng.sample(_NODES, n)
+        edges = _tree(rng, nodes)
+        adj = _neighbours(edges)
+        pairs = [(s, t) for s in nodes for t, d in _distances(adj, s).items() if d == 2]
+        s, t = rng.choice(pairs)
+        for _ in range(rng.randint(0, n // 3)):
+            u, v = rng.sample(nodes, 2)
+            adj = _neighbours(edges)
+            joins_both = (u in (s, t) and v in adj[t if u == s else s]) or (
+                v in (s, t) and u in adj[t if v == s else s]
+            )
+            if frozenset((u, v)) not in (frozenset((s, t)), *edges) and not joins_both:
+                edges.add(frozenset((u, v)))
+        common = _neighbours(edges)[s] & _neighbours(edges)[t]
+        if len(common) == 1:
+            return render(s + t, edges, rng), common.pop()
+
+
+def via_solve(text: str) -> str:
+    head, edges, _ = parse(text)
+    adj = _neighbours(edges)
+    common = sorted(adj.get(head[0], set()) & adj.get(head[1], set()))
+    return common[0] if common else ""
+
+
+def via_steps(text: str, answer: str) -> list[Step]:
+    """One node, joined by an edge to each of the two named nodes."""
+    head, edges, _ = parse(text)
+    if len(answer) != 1 or len(head) != 2 or not _names_nodes(answer):
+        return [Step("", False)]
+    s, t = head[0], head[1]
+    return [
+        Step(s + answer, _is_edge(edges, s, answer)),
+        Step(answer + t, _is_edge(edges, answer, t)),
+    ]
+
+
+# ---------------------------------------------------------------- apart
+
+
+def apart_generate(rng: random.Random, n: int) -> tuple[str, str]:
+    """n nodes, every pair joined but one or two: name two nodes with no edge between them."""
+    n = max(n, 3)
+    nodes = rng.sample(_NODES, n)
+    pairs = [frozenset((a, b)) for i, a in enumerate(nodes) for b in nodes[i + 1 :]]
+    missing = rng.sample(pairs, 1 if n < 5 else rng.randint(1, 2))
+    answer = sorted(missing[0])
+    rng.shuffle(answer)
+    return render("", set(pairs) - set(missing), rng), "".join(answer)
+
+
+def apart_solve(text: str) -> str:
+    _, edges, nodes = parse(text)
+    ordered = sorted(nodes)
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 :]:
+            if frozenset((a, b)) not in edges:
+                return a + b
+    return ""
+
+
+def apart_steps(text: str, answer: str) -> list[Step]:
+    """Two nodes of the graph, different, with no edge between them."""
+    _, edges, nodes = parse(text)
+    if len(answer) != 2 or not _names_nodes(answer):
+        return [Step("", False)]
+    a, b = answer[0], answer[1]
+    return [
+        Step(a, a in nodes),
+        Step(b, b in nodes),
+        Step(answer, a != b and frozenset((a, b)) not in edges),
+    ]
