@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from softloop.prompts.errors import DataFileError
+from softloop.prompts.names import InvalidTextError, check_text
 
 
 @dataclass(frozen=True)
@@ -22,11 +24,14 @@ def read_jsonl(path: str | Path) -> list[Example]:
     """One `{"input": ..., "output": ...[, "weight": ...]}` object per line; blank lines skipped.
 
     A bad line raises `DataFileError` naming the file and line number, because a data file with
-    thousands of lines is otherwise hopeless to fix.
+    thousands of lines is otherwise hopeless to fix. A weight must be a finite number: JSON
+    readers accept `NaN` and `Infinity`, and one such weight turns the whole loss into NaN.
+    Lines end at newlines only (not at the other separators `str.splitlines` knows, which JSON
+    allows inside strings).
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as err:
         raise DataFileError(f"cannot read {path} ({err}); pass a UTF-8 JSONL file") from err
     examples = []
@@ -40,6 +45,10 @@ def read_jsonl(path: str | Path) -> list[Example]:
             raise DataFileError(
                 f"{where} is not valid JSON ({err.msg}); write one JSON object per line"
             ) from err
+        except RecursionError:
+            raise DataFileError(
+                f"{where} is nested too deeply to read; write one flat JSON object per line"
+            ) from None
         if (
             not isinstance(obj, dict)
             or not isinstance(obj.get("input"), str)
@@ -48,10 +57,31 @@ def read_jsonl(path: str | Path) -> list[Example]:
             raise DataFileError(
                 f'{where} must be an object with string fields "input" and "output"'
             )
-        weight = obj.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-            raise DataFileError(f'{where} has "weight" {weight!r}; use a non-negative number')
-        examples.append(Example(obj["input"], obj["output"], float(weight)))
+        try:
+            for field in ("input", "output"):
+                check_text(obj[field], f'"{field}"')
+        except InvalidTextError as err:
+            raise DataFileError(f"{where}: {err}") from None
+        examples.append(Example(obj["input"], obj["output"], _weight(obj, where)))
     if not examples:
         raise DataFileError(f"{path} holds no examples; add one JSON object per line")
     return examples
+
+
+def _weight(obj: dict, where: str) -> float:
+    weight = obj.get("weight", 1.0)
+    bad = DataFileError(f'{where} has "weight" {_short(weight)}; use a finite non-negative number')
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise bad
+    try:
+        value = float(weight)
+    except OverflowError:  # an integer too large for a float
+        raise bad from None
+    if not math.isfinite(value) or value < 0:
+        raise bad
+    return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"

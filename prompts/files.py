@@ -11,6 +11,7 @@ a moment the path does not exist; readers retry or read the registry's version p
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -31,6 +32,8 @@ from softloop.prompts.soft_prompt import SoftPrompt
 if TYPE_CHECKING:
     from softloop.prompts.frozen_lm import FrozenLM
 
+log = logging.getLogger("softloop.prompts")
+
 WEIGHTS = "prompt.safetensors"
 MANIFEST = "manifest.json"
 TENSOR = "prompt"
@@ -38,11 +41,23 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt")
 
 
 def save_prompt(prompt: SoftPrompt, directory: str | Path) -> Path:
-    """Write the prompt into `directory` (created or replaced whole) and return its path."""
+    """Write the prompt into `directory` (created or replaced whole) and return its path.
+
+    Only what `load_prompt` would accept is written: the manifest is validated again (a
+    `model_copy(update=...)` skips validation) and a tensor holding NaN or inf is refused, so a
+    diverged training run can never leave a prompt file that cannot be loaded.
+    """
+    try:
+        manifest = PromptManifest.model_validate(prompt.manifest.model_dump())
+    except ValidationError as err:
+        raise PromptFileError(
+            f"not saved: the prompt's manifest is invalid ({_first(err)})"
+        ) from None
+    tensor = prompt.weight.detach().to(device="cpu", dtype=torch.float32).contiguous()
+    check_weight(tensor, manifest, where=f"prompt {manifest.name!r} (not saved)")
     with atomic_directory(directory) as tmp:
-        tensor = prompt.weight.detach().to(device="cpu", dtype=torch.float32).contiguous()
         save_file({TENSOR: tensor}, str(tmp / WEIGHTS), metadata={"format": "pt"})
-        (tmp / MANIFEST).write_text(prompt.manifest.model_dump_json(indent=2) + "\n", "utf-8")
+        (tmp / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", "utf-8")
     return Path(directory).resolve()
 
 
@@ -95,8 +110,9 @@ def load_prompt(directory: str | Path, lm: FrozenLM | None = None) -> SoftPrompt
     try:
         manifest = PromptManifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
     except (ValidationError, ValueError, UnicodeDecodeError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise PromptFileError(f"{manifest_path} is not a valid prompt manifest ({first})") from err
+        raise PromptFileError(
+            f"{manifest_path} is not a valid prompt manifest ({_first(err)})"
+        ) from err
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
@@ -133,19 +149,45 @@ def check_weight(weight: torch.Tensor, manifest: PromptManifest, where: str) -> 
 
 
 def check_compatible(manifest: PromptManifest, lm: FrozenLM) -> None:
-    """Refuse a prompt made for another model; an empty fingerprint means 'unknown', allowed."""
+    """Refuse a prompt made for another model; an empty fingerprint means 'unknown', allowed.
+
+    Allowed, but said: without a fingerprint nothing can tell that the prompt was made for this
+    model (a manifest edited to blank it would otherwise pass unnoticed).
+    """
     if manifest.hidden_size != lm.hidden_size:
         raise PromptMismatchError(
             f"prompt {manifest.name!r} has hidden size {manifest.hidden_size} but model "
             f"{lm.model_id} has {lm.hidden_size}; retrain it for this model or load the "
             f"model it was made for ({manifest.base_model_id})"
         )
-    if manifest.base_fingerprint and manifest.base_fingerprint != lm.fingerprint:
+    if not manifest.base_fingerprint:
+        warn_unfingerprinted(manifest, lm)
+    elif manifest.base_fingerprint != lm.fingerprint:
         raise PromptMismatchError(
             f"this prompt was trained for model {manifest.base_model_id} (fingerprint "
             f"{manifest.base_fingerprint}), not {lm.model_id} (fingerprint {lm.fingerprint}); "
             "retrain it or load the model it was made for"
         )
+
+
+def warn_unfingerprinted(manifest: PromptManifest, lm: FrozenLM) -> None:
+    log.warning(
+        "prompt %s@%s has no base-model fingerprint, so softloop cannot check that it was made "
+        "for %s; re-save it from a prompt trained on this model",
+        manifest.name,
+        manifest.version,
+        lm.model_id,
+    )
+
+
+def _first(err: Exception) -> str:
+    """The first problem a validation error names, as `field: message`, on one line."""
+    if isinstance(err, ValidationError) and err.errors():
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _looks_pickled(path: Path) -> bool:
@@ -186,4 +228,6 @@ def read_manifest(directory: str | Path) -> PromptManifest:
     try:
         return PromptManifest.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValidationError, ValueError) as err:
-        raise PromptFileError(f"{path} cannot be read as a prompt manifest ({err})") from err
+        raise PromptFileError(
+            f"{path} cannot be read as a prompt manifest ({_first(err)})"
+        ) from err

@@ -4,9 +4,14 @@
 architecture that accepts `inputs_embeds`, `attention_mask` and `position_ids` works. Every base
 parameter has `requires_grad=False`; only prompts passed in are differentiated.
 
-Known limitations: no truncation (inputs longer than the model's context fail in the model);
-the fingerprint depends on the dtype the embedding is loaded in (fp32 vs bf16 copies of the same
-checkpoint hash differently).
+Two checks run on every call, before any model work, because both failures are otherwise
+silent or ruinous: a prompt whose manifest names another model's fingerprint is refused (its
+vectors mean nothing to this model), and a row longer than the model's context is refused with
+one sentence (left to the model, a 1 MB input asks for a terabyte of attention scores).
+Generation stops where the context ends, even if `max_new_tokens` would go further.
+
+Known limitations: the fingerprint depends on the dtype the embedding is loaded in (fp32 vs
+bf16 copies of the same checkpoint hash differently).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch
 from torch import nn
 
 from softloop.prompts.batching import IGNORE, Batch, PaddingSide, Row, build_batch
-from softloop.prompts.errors import ConfigError, SoftloopError
+from softloop.prompts.errors import ConfigError, PromptMismatchError, SoftloopError
 from softloop.prompts.soft_prompt import SoftPrompt
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 PromptsArg = SoftPrompt | Sequence[SoftPrompt | None] | None
 
 _FINGERPRINT_ROWS = 4096  # rows hashed per chunk, so a 150k-vocab model needs no fp32 copy
+_NO_LIMIT = 1_000_000  # tokenizers say "1e30" for "no maximum"; take anything above as none
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,17 @@ class FrozenLM:
     def dtype(self) -> torch.dtype:
         return self.embedding.weight.dtype
 
+    @cached_property
+    def context_length(self) -> int | None:
+        """The most positions the model takes (prompt, input and answer together), if known."""
+        config = self.model.config
+        for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+            value = getattr(config, attr, None)
+            if isinstance(value, int) and 0 < value < _NO_LIMIT:
+                return value
+        value = getattr(self.tokenizer, "model_max_length", None)
+        return value if isinstance(value, int) and 0 < value < _NO_LIMIT else None
+
     def decode(self, ids: Sequence[int]) -> str:
         """Text of token ids, special tokens dropped."""
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
@@ -153,11 +170,22 @@ class FrozenLM:
                 f"got {len(rows)} prompts for {n} inputs; pass one prompt per input, "
                 "a single prompt for all, or None"
             )
+        checked: set[int] = set()
         for p in rows:
-            if p is not None and p.hidden_size != self.hidden_size:
+            if p is None or id(p) in checked:
+                continue
+            checked.add(id(p))
+            if p.hidden_size != self.hidden_size:
                 raise ConfigError(
                     f"prompt {p.name!r} has hidden size {p.hidden_size} but this model has "
                     f"{self.hidden_size}; use a prompt made for {self.model_id}"
+                )
+            made_for = p.manifest.base_fingerprint
+            if made_for and made_for != self.fingerprint:
+                raise PromptMismatchError(
+                    f"prompt {p.name!r} was made for model {p.manifest.base_model_id} "
+                    f"(fingerprint {made_for}), not {self.model_id} (fingerprint "
+                    f"{self.fingerprint}); use a prompt trained for this model"
                 )
         return rows
 
@@ -167,8 +195,13 @@ class FrozenLM:
         prompts: PromptsArg,
         targets: Sequence[str] | None = None,
         add_eos: bool = True,
+        check_length: bool = True,
     ) -> list[Row]:
-        """Tokenise each input through its prompt's template; targets get EOS if `add_eos`."""
+        """Tokenise each input through its prompt's template; targets get EOS if `add_eos`.
+
+        A row longer than the model's context is refused (`check_length=False`: the caller
+        checks, with its own words, through `check_fits`).
+        """
         per_row = self.prompts_per_row(prompts, len(inputs))
         if targets is not None and len(targets) != len(inputs):
             raise ConfigError(f"got {len(targets)} targets for {len(inputs)} inputs; pair them up")
@@ -185,8 +218,20 @@ class FrozenLM:
             row = Row(list(self.bos_ids), embeds, text_ids, target_ids)
             if len(row) == 0:
                 raise ConfigError(f"input {i} is empty and has no prompt or BOS; pass some text")
+            if check_length:
+                self.check_fits(len(row), f"input {i}", targets is not None)
             rows.append(row)
         return rows
+
+    def check_fits(self, n_tokens: int, what: str = "an input", with_target: bool = False) -> None:
+        """Refuse a row of `n_tokens` positions that the model's context cannot hold."""
+        limit = self.context_length
+        if limit is not None and n_tokens > limit:
+            parts = "with its prompt and answer" if with_target else "with its prompt"
+            raise ConfigError(
+                f"{what} is {n_tokens} tokens long {parts}, more than the {limit} tokens of "
+                f"{self.model_id}'s context; shorten it"
+            )
 
     def batch(self, rows: list[Row], padding_side: PaddingSide = "left") -> Batch:
         return build_batch(

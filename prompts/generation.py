@@ -6,6 +6,9 @@ left-padded `inputs_embeds` batch; each later step feeds the new token ids with 
 KV cache, extending the attention mask and each row's position by one. Because pads are masked
 and positions count only real tokens, a row decodes the same batched or alone.
 
+Output also stops where the model's context ends (`FrozenLM.context_length`), whatever
+`max_new_tokens` says; an input that leaves no room at all is refused.
+
 Known limitations: stop strings are checked by decoding each unfinished row after every token
 (fine for short answers); finished rows keep riding along in the batch until all are done.
 """
@@ -45,6 +48,7 @@ def generate(
     if do_sample and seed is not None:
         gen = torch.Generator(device=lm.device).manual_seed(seed)
     kwargs, _ = lm.model_kwargs(inputs, prompts, prefix=prefix)
+    max_new_tokens = _room(lm, kwargs["position_ids"], max_new_tokens)
     mask = kwargs["attention_mask"]  # (B, T), or (B, P + T) on a prefix cache
     out = lm.model(**kwargs, use_cache=True)
     cache = _cache_of(out)
@@ -87,6 +91,20 @@ def generate(
     texts = [lm.decode(ids) for ids in new_ids]
     cut = [_cut(text, stop) for text in texts]
     return [text if c is None else c for text, c in zip(texts, cut, strict=True)]
+
+
+def _room(lm: FrozenLM, position_ids: torch.Tensor, max_new_tokens: int) -> int:
+    """New tokens the context leaves after the longest row (at most `max_new_tokens`)."""
+    limit = lm.context_length
+    if limit is None:
+        return max_new_tokens
+    longest = int(position_ids.max()) + 1  # positions count real tokens, the prefix included
+    if longest >= limit:
+        raise ConfigError(
+            f"an input fills all {limit} tokens of {lm.model_id}'s context with its prompt, "
+            "leaving no room for an answer; shorten it"
+        )
+    return min(max_new_tokens, limit - longest)
 
 
 def _cache_of(out: object) -> object:

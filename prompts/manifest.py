@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from softloop.prompts.names import check_name
+
 
 class PromptKind(StrEnum):
     """What a prompt does in the loop; the store and the CLI use the same words."""
@@ -44,6 +46,12 @@ class PromptManifest(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=_utc_now)
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # A manifest may come from elsewhere, and its name becomes a registry directory.
+        return check_name(name, "prompt name")
 
     @field_validator("template")
     @classmethod

@@ -140,6 +140,9 @@ def train_prompt(
             f"prompt {prompt.name!r} has hidden size {prompt.hidden_size}, model "
             f"{lm.model_id} has {lm.hidden_size}; create the prompt from this model"
         )
+    check_examples(lm, prompt, train, "training")
+    if dev:
+        check_examples(lm, prompt, dev, "dev")
     started = time.perf_counter()
     prompt.to(lm.device)
     prompt.weight.requires_grad_(True)
@@ -224,9 +227,32 @@ def train_prompt(
             prompt.weight.copy_(best_weight)
     else:
         report.best_step = report.steps
+    if not torch.isfinite(prompt.weight).all():
+        last = report.train_losses[-1] if report.train_losses else float("nan")
+        raise ConfigError(
+            f"training {prompt.name!r} diverged (last loss {last}); the prompt holds NaN or "
+            "infinite values and was not kept, so lower the learning rate and train again"
+        )
     report.seconds = time.perf_counter() - started
     _record_metrics(prompt, report)
     return report
+
+
+def check_examples(lm: FrozenLM, prompt: SoftPrompt, examples: list[Example], what: str) -> None:
+    """Refuse, before any model work, an example with a bad weight or too long for the model.
+
+    Each example is tokenised once, as training will lay it out (prompt, template, answer).
+    """
+    for number, example in enumerate(examples, start=1):
+        weight = example.weight
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ConfigError(f"{what} example {number} has weight {weight!r}; use a number")
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(
+                f"{what} example {number} has weight {weight}; use a finite non-negative number"
+            )
+        [row] = lm.rows([example.input], prompt, [example.output], check_length=False)
+        lm.check_fits(len(row), f"{what} example {number}", with_target=True)
 
 
 def _record_metrics(prompt: SoftPrompt, report: TrainReport) -> None:
