@@ -1,10 +1,11 @@
-"""`softloop db upgrade | current | downgrade`: the store's schema migrations."""
+"""`softloop db upgrade | current | downgrade | replay`: the store's schema, and spooled runs."""
 
 from __future__ import annotations
 
 import click
 
 from softloop.agent.cli.options import db_option
+from softloop.prompts.errors import SoftloopError
 
 
 def _where(store) -> str:
@@ -58,10 +59,14 @@ def current(db_url: str | None) -> None:
     Example:
       softloop db current
     """
+    from softloop.agent.store.migrate import known_revisions
+
     store = _store(db_url)
     rev, head = store.current_revision(), store.head_revision()
     if rev == head:
         click.echo(f"{rev} (head)")
+    elif rev is not None and rev not in known_revisions():
+        click.echo(f"{rev} (newer than this softloop knows, up to {head}; upgrade softloop)")
     elif rev is None:
         click.echo(f"none (empty database; run `softloop db upgrade` to reach {head})")
     else:
@@ -85,3 +90,51 @@ def downgrade(revision: str, yes: bool, db_url: str | None) -> None:
             f"Downgrade {_where(store)} to {revision}? Data in dropped tables is lost", abort=True
         )
     click.echo(f"downgraded {_where(store)} to {store.downgrade(revision) or 'base (empty)'}")
+
+
+@db.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@db_option
+def replay(as_json: bool, db_url: str | None) -> None:
+    """Store the runs spooled to $SOFTLOOP_HOME/unsaved-runs.jsonl while the database was down.
+
+    Idempotent: a run already stored is not stored again, so replaying twice adds nothing.
+    Lines that can never be stored are moved to refused-runs.jsonl, each with its reason.
+
+    \b
+    Example:
+      softloop db replay
+    """
+    from softloop.agent.cli.options import echo_json
+    from softloop.agent.cli.text import printable
+    from softloop.agent.store.spool import REFUSED_NAME
+    from softloop.agent.store.spool import replay as replay_spool
+
+    store = _store(db_url)
+    try:
+        report = replay_spool(store)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(report.model_dump(mode="json"))
+    else:
+        click.echo(f"{_where(store)}: {report.summary()}")
+        for reason in report.refused:
+            click.echo(f"refused: {printable(reason)}", err=True)
+    if report.refused:
+        n = len(report.refused)
+        raise SoftloopError(
+            f"{n} spooled run{'s' * (n != 1)} cannot be stored and "
+            f"{'were' if n != 1 else 'was'} moved to {report_path(REFUSED_NAME)}"
+        )
+    if report.kept:
+        raise SoftloopError(
+            f"{report.kept} run{'s' * (report.kept != 1)} could not be stored yet (the database "
+            "is unreachable); they stay spooled, so run `softloop db replay` again later"
+        )
+
+
+def report_path(name: str) -> str:
+    from softloop.agent.settings import softloop_home
+
+    return str(softloop_home() / name)

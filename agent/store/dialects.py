@@ -45,17 +45,28 @@ def day_of(session: Session, column: Any) -> ColumnElement[Any]:
     return func.substr(column, 1, 10)  # SQLite stores naive UTC 'YYYY-MM-DD HH:MM:SS'
 
 
-def lock_name(session: Session, name: str) -> None:
+def lock_name(session: Session, name: str, scope: str = "refine") -> None:
     """Hold a lock on `name` until the transaction ends, so two writers take turns.
 
+    `scope` keeps unrelated locks on one name apart (a refiner's lease, a prompt registration).
     PostgreSQL: a transaction-scoped advisory lock. SQLite needs none: a write transaction
     already holds the whole database (the store begins them IMMEDIATE).
     """
     if dialect_name(session) == POSTGRESQL:
-        session.execute(select(func.pg_advisory_xact_lock(_advisory_key(name))))
+        session.execute(select(func.pg_advisory_xact_lock(_advisory_key(name, scope))))
 
 
-def _advisory_key(name: str) -> int:
+def _advisory_key(name: str, scope: str) -> int:
     # A stable signed 64-bit key per name (Python's hash() differs between processes).
-    digest = hashlib.blake2b(f"softloop.refine:{name}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"softloop.{scope}:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def insert_or_ignore(session: Session, table: Any, values: dict[str, Any], returning: Any) -> Any:
+    """Insert one row unless a unique constraint already holds one like it; `returning` or None.
+
+    `INSERT ... ON CONFLICT DO NOTHING RETURNING ...`: the database itself decides who wins a
+    race, and the loser's transaction goes on (no savepoint, no error to catch).
+    """
+    stmt = insert(dialect_name(session), table).values(**values)
+    return session.execute(stmt.on_conflict_do_nothing().returning(returning)).scalar()

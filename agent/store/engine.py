@@ -26,29 +26,58 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000  # longer than any one write transaction we make
 PG_CONNECT_TIMEOUT_S = 5
 
 
+_QUERY_SECRET = re.compile(r"(?i)\b(password|passwd|pwd)=[^&;\s]*")
+
+
 def safe_url(url: str) -> str:
-    """The URL with any password masked, fit for messages and logs."""
+    """The URL with any password masked, fit for messages, logs and reports.
+
+    Also for a URL that does not parse (a typo must not print the password it holds): its
+    user-info part is masked by hand.
+    """
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except (sa_exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        shown = _mask_userinfo(url)
+    return _QUERY_SECRET.sub(r"\1=***", shown)
+
+
+def _mask_userinfo(url: str) -> str:
+    """`scheme://user:secret@host/...` -> `scheme://user:***@host/...`, without parsing."""
+    head, at, rest = url.rpartition("@")
+    if not at:
         return url
+    scheme, sep, userinfo = head.rpartition("://")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user}:***@{rest}" if colon else url
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file behind an SQLite URL, or None for other databases and in-memory SQLite."""
+    """The file behind an SQLite URL, or None for other databases and in-memory SQLite.
+
+    A URI filename (`sqlite:///file:/path/x.db?mode=ro&uri=true`) names its file after `file:`.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    return Path(parsed.database)
+    database = parsed.database
+    if parsed.query.get("uri") in ("true", "1") and database.startswith("file:"):
+        database = database.removeprefix("file:")
+        if database in ("", ":memory:"):
+            return None
+    return Path(database)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url` with the settings above; raises StoreError for a malformed URL."""
     try:
         parsed = make_url(url)
-    except sa_exc.ArgumentError as err:
+        parsed.port  # noqa: B018  (a non-numeric port fails here, not deep in the driver)
+    except (sa_exc.ArgumentError, ValueError) as err:
+        reason = str(err).replace(url, safe_url(url))
         raise StoreError(
-            f"cannot read the database URL {url!r} ({err}); check SOFTLOOP_DATABASE_URL or --db"
+            f"cannot read the database URL {safe_url(url)!r} ({reason}); "
+            "check SOFTLOOP_DATABASE_URL or --db"
         ) from None
     backend = parsed.get_backend_name()
     if backend == "postgresql":
@@ -99,6 +128,7 @@ def _reason(err: sa_exc.DBAPIError) -> str:
         "server closed the connection unexpectedly",
         "password authentication failed",
         "terminating connection due to administrator command",
+        "attempt to write a readonly database",
     ):
         if gist in lowered:
             return gist
@@ -116,6 +146,11 @@ def describe(err: sa_exc.DBAPIError, url: str) -> StoreError:
             f"create it (createdb {name}) or check SOFTLOOP_DATABASE_URL"
         )
     reason = _reason(err)
+    if "readonly database" in reason or "read-only" in reason:
+        return StoreError(
+            f"the database at {where} is read-only ({reason}); make the file and its folder "
+            "writable, or point SOFTLOOP_DATABASE_URL at a database softloop may write"
+        )
     if isinstance(err, sa_exc.OperationalError) or err.connection_invalidated:
         return DatabaseUnavailableError(
             f"cannot reach the database at {where} ({reason}); "

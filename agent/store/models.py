@@ -272,7 +272,10 @@ class PromptVersion(Base):
     kind: Mapped[str] = mapped_column(String(16))
     parent: Mapped[int | None] = mapped_column(Integer)  # the version it was warm-started from
     path: Mapped[str] = mapped_column(Text)
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the weights file
+    # Of the manifest (template, fingerprint, recorded metrics). None: registered before
+    # manifests were checksummed (revision 0002).
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     n_examples: Mapped[int | None] = mapped_column(Integer)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default=PromptStatus.candidate.value)

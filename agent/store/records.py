@@ -4,6 +4,11 @@ Writers build `RunRecord`s (with their `AttemptRecord`s and `CritiqueRecord`s); 
 `RunSummary`, `RunDetail` and `StatsReport`. They are pydantic models, detached from any
 session, so they cross threads, processes and JSON freely. A `RunRecord` carries its id and
 idempotency key from the moment it is built, so writing it twice writes it once.
+
+A record that validates can be stored on both databases: names follow the one naming rule
+(`prompts.names`), text holds nothing either database refuses. A critic's name is a label
+composed of other names (`confidence:reverse@3 + critique@2`), so it is shortened to fit its
+column rather than refused: a run must never be lost for the length of a label.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from softloop.agent.vocabulary import STORED_RUN_STATUSES, RunStatus, Verdict
+from softloop.prompts.names import check_name, check_text
 
 LabelSourceName = Literal["human", "oracle"]
+CRITIC_MAX = 64  # critiques.critic is String(64)
 
 
 def _now() -> datetime:
@@ -28,10 +35,22 @@ class CritiqueRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
-    critic: str = Field(max_length=64)
+    critic: str = Field(max_length=CRITIC_MAX)
     verdict: Verdict
     score: float | None = Field(default=None, ge=0.0, le=1.0)
     feedback: str = ""
+
+    @field_validator("critic", mode="before")
+    @classmethod
+    def _fit(cls, value: object) -> object:
+        if isinstance(value, str) and len(value) > CRITIC_MAX:
+            return value[: CRITIC_MAX - 1] + "…"
+        return value
+
+    @field_validator("feedback")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        return check_text(value, "critique's feedback")
 
 
 class AttemptRecord(BaseModel):
@@ -46,6 +65,16 @@ class AttemptRecord(BaseModel):
     latency_s: float | None = Field(default=None, ge=0.0)
     oracle_correct: bool | None = None  # the task oracle's truth, where the task has one
     critiques: list[CritiqueRecord] = Field(default_factory=list)
+
+    @field_validator("prompt_name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value, "prompt name")
+
+    @field_validator("output")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        return check_text(value, "attempt's output")
 
 
 class RunRecord(BaseModel):
@@ -71,6 +100,23 @@ class RunRecord(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        return check_name(value, "task name")
+
+    @field_validator("input", "final_output")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        return None if value is None else check_text(value, "run's input or answer")
+
+    @field_validator("prompt_versions")
+    @classmethod
+    def _names(cls, value: dict[str, int]) -> dict[str, int]:
+        for name in value:
+            check_name(name, "prompt name")
+        return value
 
     @field_validator("status")
     @classmethod

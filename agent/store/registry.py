@@ -1,8 +1,15 @@
 """Prompt-version rows and refine-job leases: the database half of the prompt registry.
 
-The refiner (a later issue) builds on these. Two invariants are kept by the database itself,
-not by careful callers: at most one *active* version per prompt name, and at most one
-*running* refine job per prompt name (partial unique indexes, on SQLite and PostgreSQL alike).
+The refiner (a later issue) builds on these. Three invariants are kept by the database itself,
+not by careful callers: one row per (name, version), at most one *active* version per prompt
+name, and at most one *running* refine job per prompt name (unique constraints and partial
+unique indexes, on SQLite and PostgreSQL alike).
+
+Registration: a version number is assigned inside the transaction that inserts the row, under
+a per-name lock (PostgreSQL: an advisory lock; SQLite: the write transaction itself), and the
+row goes in with `INSERT ... ON CONFLICT DO NOTHING`, so many processes registering at once
+never collide and never crash: each gets the next number, or, for a first registration
+(`only_if_new`), all but one find the name taken and step aside.
 
 Leases: `try_acquire_lease` first expires a running job whose lease has run out (its refiner
 crashed), then inserts a new running job. Two acquirers racing both try to insert; the unique
@@ -15,12 +22,13 @@ refiners on machines with skewed clocks agree on when a lease ends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +41,9 @@ from softloop.agent.store.models import (
     PromptVersion,
     RefineJob,
 )
+from softloop.prompts.names import check_name
+
+REGISTRATION = "prompt"  # the lock scope of a name's registrations and of sweeping its files
 
 
 def _check(value: str, enum: type[StrEnum], what: str) -> str:
@@ -42,6 +53,90 @@ def _check(value: str, enum: type[StrEnum], what: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class StagedFiles:
+    """Where a version's files will live once its row is committed, and their checksums."""
+
+    path: str
+    sha256: str
+    manifest_sha256: str | None = None
+
+
+# version number -> the files, written under a temporary name (see agent/registry.py)
+Stage = Callable[[int], StagedFiles]
+
+
+def lock_registrations(session: Session, name: str) -> None:
+    """Serialise registrations of `name` (and sweeps of its files) until the transaction ends."""
+    dialects.lock_name(session, name, scope=REGISTRATION)
+
+
+def next_version(session: Session, name: str) -> int:
+    latest = session.scalar(
+        select(func.max(PromptVersion.version)).where(PromptVersion.name == name)
+    )
+    return (latest or 0) + 1
+
+
+def paths_of(session: Session, name: str) -> list[str]:
+    """The files every version of `name` points at."""
+    return list(session.scalars(select(PromptVersion.path).where(PromptVersion.name == name)))
+
+
+def _insert(
+    session: Session,
+    *,
+    name: str,
+    version: int,
+    kind: str,
+    files: StagedFiles,
+    parent: int | None,
+    n_examples: int | None,
+    metrics: dict[str, Any] | None,
+    status: str,
+    replace_active: bool = True,
+) -> PromptVersion | None:
+    """The new row, or None if a unique constraint already holds one like it.
+
+    An active row is inserted as a candidate and then promoted (the version active before is
+    retired) if `replace_active`; otherwise it goes in active, and None says another is.
+    """
+    direct = status != "active" or not replace_active
+    now = dialects.now(session)
+    new_id = dialects.insert_or_ignore(
+        session,
+        PromptVersion,
+        dict(
+            name=name,
+            version=version,
+            kind=kind,
+            path=files.path,
+            sha256=files.sha256,
+            manifest_sha256=files.manifest_sha256,
+            parent=parent,
+            n_examples=n_examples,
+            metrics=metrics or {},
+            status=status if direct else "candidate",
+            created_at=now,
+            promoted_at=now if status == "active" and direct else None,
+        ),
+        PromptVersion.id,
+    )
+    if new_id is None:
+        return None
+    row = session.get(PromptVersion, new_id)
+    assert row is not None
+    if not direct:
+        row = promote(session, name, version)
+    return row
+
+
+def _checked(name: str, kind: str, status: str) -> None:
+    check_name(name, "prompt name")
+    _check(kind, PromptKind, "prompt kind")
+    _check(status, PromptStatus, "prompt status")
+
+
 def add_prompt_version(
     session: Session,
     *,
@@ -49,39 +144,84 @@ def add_prompt_version(
     kind: str,
     path: str,
     sha256: str,
+    manifest_sha256: str | None = None,
     version: int | None = None,
     parent: int | None = None,
     n_examples: int | None = None,
     metrics: dict[str, Any] | None = None,
     status: str = "candidate",
 ) -> PromptVersion:
-    _check(kind, PromptKind, "prompt kind")
-    _check(status, PromptStatus, "prompt status")
-    if version is None:
-        latest = session.scalar(
-            select(func.max(PromptVersion.version)).where(PromptVersion.name == name)
-        )
-        version = (latest or 0) + 1
-    row = PromptVersion(
+    _checked(name, kind, status)
+    lock_registrations(session, name)
+    version = next_version(session, name) if version is None else version
+    files = StagedFiles(path, sha256, manifest_sha256)
+    row = _insert(
+        session,
         name=name,
         version=version,
         kind=kind,
-        path=path,
-        sha256=sha256,
+        files=files,
         parent=parent,
         n_examples=n_examples,
-        metrics=metrics or {},
+        metrics=metrics,
         status=status,
-        promoted_at=dialects.now(session) if status == "active" else None,
+        replace_active=False,
     )
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError:
+    if row is None:
         raise StoreError(
             f"prompt {name}@{version} is already registered (or {name} already has an active "
             "version); pick the next version number or promote instead"
-        ) from None
+        )
+    return row
+
+
+def register(
+    session: Session,
+    *,
+    name: str,
+    kind: str,
+    stage: Stage,
+    token: str,
+    parent: int | None = None,
+    n_examples: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    status: str = "candidate",
+    only_if_new: bool = False,
+) -> PromptVersion | None:
+    """Register the next version of `name`, its files staged by `stage(version)`; or None.
+
+    `token` is unique to this registration and ends its path: a retry of a transaction whose
+    commit did happen finds its own row instead of registering the files twice. With
+    `only_if_new`, a name that already has any version is left alone (None): the first
+    registration of shipped defaults, run by every process at start-up.
+    """
+    _checked(name, kind, status)
+    lock_registrations(session, name)
+    mine = session.scalar(
+        select(PromptVersion).where(
+            PromptVersion.name == name, PromptVersion.path.endswith(f"-{token}")
+        )
+    )
+    if mine is not None:
+        return mine
+    if only_if_new and session.scalar(
+        select(PromptVersion.id).where(PromptVersion.name == name).limit(1)
+    ):
+        return None
+    version = next_version(session, name)
+    row = _insert(
+        session,
+        name=name,
+        version=version,
+        kind=kind,
+        files=stage(version),
+        parent=parent,
+        n_examples=n_examples,
+        metrics=metrics,
+        status=status,
+    )
+    if row is None:  # the lock makes this unreachable; never register over another row
+        raise StoreError(f"prompt {name}@{version} was registered meanwhile; register again")
     return row
 
 
@@ -174,6 +314,7 @@ def try_acquire_lease(
     session: Session, prompt_name: str, owner: str, ttl_s: float
 ) -> RefineJob | None:
     """A new running job holding the lease, or None if another live job holds it."""
+    check_name(prompt_name, "prompt name")
     if ttl_s <= 0:
         raise StoreError(
             f"a lease needs a positive ttl_s, got {ttl_s}; pass the seconds it may last"
@@ -225,6 +366,16 @@ def renew_lease(session: Session, job_id: int, owner: str, ttl_s: float) -> bool
             RefineJob.lease_until >= now,
         )
         .values(lease_until=now + timedelta(seconds=ttl_s))
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+def release_lease(session: Session, job_id: int, owner: str) -> bool:
+    """Drop a running job that did no work (nothing to refine), so it leaves no row behind."""
+    result = session.execute(
+        delete(RefineJob).where(
+            RefineJob.id == job_id, RefineJob.owner == owner, RefineJob.status == "running"
+        )
     )
     return cast(CursorResult[Any], result).rowcount == 1
 

@@ -40,6 +40,7 @@ from softloop.agent.store.models import (
 )
 from softloop.agent.store.records import RunDetail, RunRecord, RunSummary, StatsReport
 from softloop.agent.store.retry import read_policy, write_policy
+from softloop.prompts.names import check_text
 
 T = TypeVar("T")
 
@@ -164,10 +165,20 @@ class Store:
 
         return self._io(write_policy(), once)
 
+    def _refuse_unknown(self, conn: Connection) -> None:
+        """A database migrated by a newer softloop: say so, instead of Alembic's traceback."""
+        current = migrate.current_revision(conn)
+        if current is not None and current not in migrate.known_revisions():
+            raise SchemaOutdatedError(
+                f"the database at {safe_url(self.url)} is at schema revision {current}, newer "
+                "than this softloop knows; upgrade softloop"
+            )
+
     def upgrade(self, revision: str = "head") -> str | None:
         """Apply migrations up to `revision`; returns the revision the database is now at."""
 
         def run(conn: Connection) -> str | None:
+            self._refuse_unknown(conn)
             migrate.upgrade(conn, revision)
             return migrate.current_revision(conn)
 
@@ -179,6 +190,7 @@ class Store:
         """Revert migrations down to `revision` ('base' empties the schema)."""
 
         def run(conn: Connection) -> str | None:
+            self._refuse_unknown(conn)
             migrate.downgrade(conn, revision)
             return migrate.current_revision(conn)
 
@@ -231,6 +243,10 @@ class Store:
         """
         return self._write(lambda session: writes.record_run(session, run))
 
+    def add_run(self, run: RunRecord) -> tuple[uuid.UUID, bool]:
+        """`record_run`, also saying whether this call stored the run (False: already there)."""
+        return self._write(lambda session: writes.add_run(session, run))
+
     def add_label(
         self,
         run_id: str | uuid.UUID,
@@ -242,6 +258,9 @@ class Store:
         """Attach human or oracle feedback to a run (id or unique id prefix)."""
         if source not in ("human", "oracle"):
             raise StoreError(f"{source!r} is not a label source; use human or oracle")
+        for text, what in ((answer, "label's answer"), (author, "label's author")):
+            if text is not None:
+                check_text(text, what)
 
         def add(session: Session) -> Label:
             label = Label(
@@ -357,6 +376,7 @@ class Store:
         path: str | Path,
         sha256: str,
         *,
+        manifest_sha256: str | None = None,
         version: int | None = None,
         parent: int | None = None,
         n_examples: int | None = None,
@@ -371,6 +391,7 @@ class Store:
                 kind=kind,
                 path=str(path),
                 sha256=sha256,
+                manifest_sha256=manifest_sha256,
                 version=version,
                 parent=parent,
                 n_examples=n_examples,
@@ -378,6 +399,53 @@ class Store:
                 status=status,
             )
         )
+
+    def register_prompt(
+        self,
+        name: str,
+        kind: str,
+        stage: registry.Stage,
+        *,
+        token: str,
+        parent: int | None = None,
+        n_examples: int | None = None,
+        metrics: dict[str, Any] | None = None,
+        status: str = "candidate",
+        only_if_new: bool = False,
+    ) -> PromptVersion | None:
+        """Register the next version of `name` in one transaction, race-free and idempotent.
+
+        `stage(version)` writes the files under a temporary name inside the transaction (it may
+        run again on a retry) and says where they will live; see `agent.registry` for the rest.
+        None when `only_if_new` and the name already has a version.
+        """
+        return self._write(
+            lambda s: registry.register(
+                s,
+                name=name,
+                kind=kind,
+                stage=stage,
+                token=token,
+                parent=parent,
+                n_examples=n_examples,
+                metrics=metrics,
+                status=status,
+                only_if_new=only_if_new,
+            )
+        )
+
+    def with_prompt_paths(self, name: str, fn: Callable[[list[str]], T]) -> T:
+        """`fn(paths of every version of name)`, while no registration of `name` can run.
+
+        For sweeping the files of registrations that never committed: a file no row points to
+        cannot belong to a registration in progress while this holds the name's lock.
+        """
+
+        def locked(session: Session) -> T:
+            registry.lock_registrations(session, name)
+            return fn(registry.paths_of(session, name))
+
+        return self._write(locked)
 
     def list_prompt_versions(self, name: str | None = None) -> list[PromptVersion]:
         query = select(PromptVersion).order_by(PromptVersion.name, PromptVersion.version)
@@ -430,6 +498,10 @@ class Store:
     def renew_lease(self, job_id: int, owner: str, ttl_s: float) -> bool:
         """Extend a held lease; False if it expired or was taken over (stop working then)."""
         return self._write(lambda s: registry.renew_lease(s, job_id, owner, ttl_s))
+
+    def release_lease(self, job_id: int, owner: str) -> bool:
+        """Drop a running job that did no work, releasing its lease without leaving a row."""
+        return self._write(lambda s: registry.release_lease(s, job_id, owner))
 
     def finish_job(
         self,

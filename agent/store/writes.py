@@ -53,6 +53,11 @@ def _statements(dialect: str) -> _Statements:
 
 def record_run(session: Session, record: RunRecord) -> uuid.UUID:
     """Write `record` in the caller's transaction, or find it already written; its run id."""
+    return add_run(session, record)[0]
+
+
+def add_run(session: Session, record: RunRecord) -> tuple[uuid.UUID, bool]:
+    """(run id, whether this call stored it): False when the record was already stored."""
     conn = session.connection()
     stmts = _statements(conn.dialect.name)
     run_row = dict(
@@ -73,7 +78,7 @@ def record_run(session: Session, record: RunRecord) -> uuid.UUID:
         key = record.idempotency_key
         existing = conn.execute(select(Run.id).where(Run.idempotency_key == key)).scalar()
         if existing is not None:
-            return existing
+            return existing, False
         raise StoreError(
             f"a different run with id {record.id} is already stored; build a new RunRecord "
             "for a new run instead of reusing one"
@@ -120,4 +125,4 @@ def record_run(session: Session, record: RunRecord) -> uuid.UUID:
         record.prompt_versions,
     )
     rollups.upsert(conn, rollups.count_runs([counted]))
-    return record.id
+    return record.id, True
