@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Any
 # pass the config instead.
 from langgraph.pregel import Pregel
 from langgraph_sdk.runtime import ServerRuntime
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from softloop.agent.graph import Attempt, LoopConfig, PromptSelection
 from softloop.agent.vocabulary import RunStatus
 from softloop.agent.world import WorldFactory
 from softloop.prompts import SoftloopError
+from softloop.prompts.names import check_name, check_text
 
 if TYPE_CHECKING:
     from softloop.agent.setup import Setup
@@ -54,6 +55,17 @@ class LoopInput(BaseModel):
 
     task: str = Field(description="Task name; selects the task prompt (and the oracle).")
     input: str = Field(description="The request.")
+
+    # The same rules as the loop's own state: refused here, before the run starts.
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        return check_name(value, "task name")
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, value: str) -> str:
+        return check_text(value, "input")
 
 
 class LoopOutput(BaseModel):

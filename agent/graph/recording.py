@@ -2,8 +2,11 @@
 
 The store already retries transient errors (agent/store/retry.py). If it is still unreachable
 after that, the answer is returned all the same, the run's state says why it was not stored,
-the error is logged, and the run is appended to a spool file (`$SOFTLOOP_HOME/unsaved-runs.jsonl`)
-so that it can be loaded later instead of being lost.
+the error is logged, and the run is appended to a spool file (`$SOFTLOOP_HOME/unsaved-runs.jsonl`,
+see `agent.store.spool`), replayed into the store after the next write that succeeds or by
+`softloop db replay`. Everything from the finished state to the spool sits inside that net: a
+run whose record cannot even be built is spooled as it is (and refused, with the reason, when
+replayed), so the model's answer is never lost to a bookkeeping error.
 
 `WriteBehind` takes the write off the request's path: a background thread writes each run while
 the loop goes on with the next request.
@@ -13,17 +16,21 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import queue
 import threading
 import uuid
 import weakref
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from softloop.agent.settings import softloop_home
-from softloop.agent.store import AttemptRecord, CritiqueRecord, RunRecord
+from softloop.agent.store import AttemptRecord, CritiqueRecord, DatabaseUnavailableError, RunRecord
 from softloop.agent.store.sink import RunSink
+from softloop.agent.store.spool import (
+    SPOOL_NAME,
+    has_pending,
+    replay,
+    spool_record,
+    spool_unbuildable,
+)
 from softloop.agent.vocabulary import RunStatus
 
 if TYPE_CHECKING:
@@ -31,10 +38,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("softloop.loop")
 
-SPOOL_NAME = "unsaved-runs.jsonl"
+__all__ = ["SPOOL_NAME", "Unreachable", "WriteBehind", "record_run", "store_record", "to_record"]
+
 # Run ids are derived from the idempotency key, so a record rebuilt for the same run (a retry, a
 # resumed checkpoint) carries the same id, and a write-behind can hand the id out before writing.
 _RUN_IDS = uuid.UUID("3f0b8c1e-5a36-4d0e-9a57-6f1f3c2b8d41")
+
+
+def _storable(text: str) -> str:
+    """Model output as both databases can hold it: NUL and lone surrogates become U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def to_record(state: LoopState) -> RunRecord:
@@ -43,12 +62,12 @@ def to_record(state: LoopState) -> RunRecord:
     attempts = [
         AttemptRecord(
             round=a.round,
-            output=a.output,
+            output=_storable(a.output),
             prompt_name=a.prompt.name,
             prompt_version=a.prompt.version,
             latency_s=a.model_seconds,
             oracle_correct=a.oracle_correct,
-            critiques=[CritiqueRecord.model_validate(a.critique.model_dump(mode="json"))],
+            critiques=[_critique(a.critique.model_dump(mode="json"))],
         )
         for a in state.attempts
     ]
@@ -57,7 +76,7 @@ def to_record(state: LoopState) -> RunRecord:
         idempotency_key=state.idempotency_key,
         task=state.task,
         input=state.input,
-        final_output=state.final_output,
+        final_output=None if state.final_output is None else _storable(state.final_output),
         status=state.status if state.status != RunStatus.RUNNING else RunStatus.ERROR,
         rounds=len(state.attempts),
         latency_s=state.latency_s,
@@ -67,20 +86,74 @@ def to_record(state: LoopState) -> RunRecord:
     )
 
 
+def _critique(fields: dict) -> CritiqueRecord:
+    fields["feedback"] = _storable(fields.get("feedback") or "")
+    return CritiqueRecord.model_validate(fields)
+
+
 def record_run(store: RunSink, state: LoopState) -> tuple[str | None, str | None]:
-    """Store the run; returns (run id, None) or (None, why it could not be stored)."""
-    return store_record(store, to_record(state))
+    """Store the run; returns (run id, None) or (None, why it could not be stored).
+
+    Never raises: whatever goes wrong, the run is spooled and the answer stands.
+    """
+    try:
+        record = to_record(state)
+    except Exception as err:
+        reason = _one_line(err)
+        try:
+            where = str(spool_unbuildable(reason, state.model_dump(mode="json")))
+        except Exception as spool_err:  # disk full: say so, the answer still stands
+            where = f"nowhere ({_one_line(spool_err)})"
+        message = f"run {state.idempotency_key} was not stored ({reason}); saved to {where}"
+        log.error(message)
+        return None, message
+    return store_record(store, record)
 
 
 def store_record(store: RunSink, record: RunRecord) -> tuple[str | None, str | None]:
-    """Write one record; on failure spool it and log why. (run id, None) or (None, why)."""
+    """Write one record; on failure spool it and log why. (run id, None) or (None, why).
+
+    After a write that succeeded, runs spooled earlier are replayed into the same store.
+    """
     try:
-        return str(store.record_run(record)), None
+        run_id = str(store.record_run(record))
     except Exception as err:  # any failure to store must spool, never drop
-        spool = _spool(record)
+        spool = spool_record(record)
         message = f"run {record.idempotency_key} was not stored ({err}); saved to {spool}"
         log.error(message)
         return None, message
+    _replay_after(store)
+    return run_id, None
+
+
+def _replay_after(store: RunSink) -> None:
+    """The database took a write: hand it what was spooled while it could not (never raises)."""
+    if not hasattr(store, "add_run"):  # a queue or a stand-in, not the database itself
+        return
+    try:
+        if has_pending():
+            replay(store, wait=False)
+    except Exception as err:  # the run itself is stored; the spool waits for the next one
+        log.warning("replaying spooled runs failed (%s); `softloop db replay` retries", err)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:300]
+
+
+class Unreachable:
+    """A `RunSink` for a process that found the database down when it started.
+
+    Every write fails at once with the reason, so the run is spooled without first waiting out
+    the store's retries (half a minute) on a database already known to be unreachable.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def record_run(self, run: RunRecord) -> uuid.UUID:
+        raise DatabaseUnavailableError(self.reason)
 
 
 class WriteBehind:
@@ -163,17 +236,3 @@ def _close_at_exit(ref: weakref.ref[WriteBehind]) -> None:
     writer = ref()
     if writer is not None:
         writer.close()
-
-
-def _spool(record: RunRecord) -> Path:
-    path = softloop_home() / SPOOL_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = record.model_dump_json() + "\n"
-    # One write of one line in append mode: concurrent writers never interleave within a line.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return path

@@ -3,6 +3,10 @@
 Nodes return only the keys they change. `attempts` accumulates (each critique appends the
 attempt it judged); everything else is overwritten. The round limit lives here, not in
 LangGraph's recursion limit, so the exit is part of the data a checkpoint resumes from.
+
+The request is checked here, at the loop's boundary and before any model work, by the rules the
+store applies (`prompts.names`): a task name that could not be stored, or text that one of the
+databases cannot hold, is refused at once instead of being answered and then never stored.
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ from __future__ import annotations
 import operator
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from softloop.agent.graph.prompt_source import PromptRef, PromptSelection
 from softloop.agent.vocabulary import RunStatus
 from softloop.critics import Critique
+from softloop.prompts.names import check_name, check_text
 
 
 class Candidate(BaseModel):
@@ -74,3 +79,13 @@ class LoopState(BaseModel):
     store_error: str | None = Field(
         default=None, description="Why the run could not be stored (the answer still stands)."
     )
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        return check_name(value, "task name")
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, value: str) -> str:
+        return check_text(value, "input")
