@@ -100,22 +100,24 @@ class LoopContext(BaseModel):
     max_rounds: int | None = Field(
         default=None, ge=1, le=50, description="Attempts per request, the first one included."
     )
-    # 0, as `softloop run --confidence 0`, leaves the confidence check out: the critique prompt
-    # judges alone.
+    # As `softloop run --confidence P`: the task prompt's confidence judges before the critique
+    # prompt at P; 0 leaves it out.
     confidence_threshold: float | None = Field(
         default=None,
         ge=0.0,
         le=1.0,
-        description="Least-token probability at which an answer passes; 0 leaves it out.",
+        description="Judge with the task prompt's confidence too, at this least-token "
+        "probability; 0 leaves it out.",
     )
 
     def loop_config(self) -> LoopConfig:
         overrides: dict[str, Any] = {}
         if self.max_rounds is not None:
             overrides["max_rounds"] = self.max_rounds
+        config = LoopConfig(**overrides)
         if self.confidence_threshold is not None:
-            overrides["confidence_threshold"] = self.confidence_threshold or None
-        return LoopConfig(**overrides)
+            config = config.with_confidence(self.confidence_threshold)
+        return config
 
 
 def open_from_settings(world_factory: WorldFactory | None = None) -> Setup:

@@ -1,8 +1,9 @@
 """The reference world (task suite, tiny base model recipe, default prompts) and benchmarks.
 
-Importing `bench` is cheap (no torch): the task suite, the text formats and the asset paths.
-The recipe (`python -m bench.pretrain`), the default prompts (`python -m bench.train_prompts`)
-and the benchmark (`python -m bench.reference`) are modules run on their own.
+Importing `softloop.bench` is cheap (no torch): the task suite, the text formats and the asset
+paths. The recipe (`python -m softloop.bench.pretrain`), the default prompts
+(`python -m softloop.bench.train_prompts`) and the benchmarks (`softloop.bench.reference`,
+`.critic`, `.loop`, `.improve`, `.store`, `.perf`, `.reliability`) are modules run on their own.
 """
 
 from softloop.bench import formats

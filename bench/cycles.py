@@ -1,6 +1,7 @@
 """Improvement cycles on the reference world: traffic → store → refine → measure, repeated.
 
-This is the whole mission in one loop, shared by `softloop demo` and `python -m bench.improve`:
+This is the whole mission in one loop, shared by `softloop demo` and
+`python -m softloop.bench.improve`:
 
 1. Start from deliberately weak task prompts (a few steps on a handful of examples), with the
    shipped critique and revise prompts, registered as the first active versions.
@@ -139,10 +140,12 @@ class Cycles:
                 continue
             stored += 1
             if self.rng.random() < cfg.label_fraction:
-                right = TASKS[state.task].solve(state.input)
-                self.store.add_label(
-                    state.run_id, state.final_output == right, answer=right, source="oracle"
-                )
+                task = TASKS[state.task]
+                final = state.final_output or ""
+                correct = task.check(state.input, final)
+                # Many answers may be right: a right one stands; a wrong one gets one that is.
+                right = final if correct else task.solve(state.input)
+                self.store.add_label(state.run_id, correct, answer=right, source="oracle")
         return stored
 
     def _through(self, graph, requests: list[dict], desc: str) -> list[LoopState]:

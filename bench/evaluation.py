@@ -5,33 +5,35 @@ Shared by the default-prompt trainer (`bench.train_prompts`) and the benchmark
 computed the same way.
 
 Three ways to ask the model to solve a task:
-- `text`: the pre-training instruction, `rev:abc=`;
-- `none`: no instruction, `abc=`;
+- `text`: the pre-training instruction, `pth:ad;ab bd=`;
+- `none`: no instruction, `ad;ab bd=`;
 - `soft`: the task soft prompt with template `{input}=`.
 
-The critic's verdict is P(`n`) > P(`y`) for the first token after the judge query, under the
-critique soft prompt (`{instr}:{input}={answer}` + template `{input}?`) or, with no prompt, the
-text instruction (`chk ...?`).
+The critic's score is the probability that every step of an answer holds, read off the passing
+check trace (`bench.formats`) under the critique soft prompt (`{instr}:{input}={answer}` +
+template `{input}?`) or, with no prompt, the text instruction (`chk ...?`). Right or wrong is
+always the task's oracle; answers are the model's own.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
-
-import torch
 
 from softloop.agent.graph import LoopConfig
 from softloop.agent.graph.nodes import learned_critic
 from softloop.agent.refine.evaluate import verdict_scores
 from softloop.bench import formats
 from softloop.bench.tasks import Task
-from softloop.critics import CritiqueRequest
+from softloop.bench.world import critic_format
+from softloop.critics import CritiqueRequest, auc
+from softloop.critics.soft_prompt_critic import step_logprobs
 
 if TYPE_CHECKING:
-    from softloop.prompts import FrozenLM, SoftPrompt
+    from softloop.prompts import FrozenLM, PromptedLM, SoftPrompt
 
-MAX_NEW_TOKENS = 24  # the longest reference answer is 17 characters
+MAX_NEW_TOKENS = 24  # the longest reference answer (a walk through every node) fits
 CHUNK = 256  # rows per forward pass
 
 
@@ -100,7 +102,7 @@ def own_cases(
     seed: int = 0,
 ) -> list[tuple[str, str]]:
     """The model's own (input, answer) pairs with the text instruction, one per temperature."""
-    cases = []
+    cases: list[tuple[str, str]] = []
     for k, t in enumerate(temperatures):
         cases += zip(
             inputs,
@@ -110,35 +112,35 @@ def own_cases(
     return cases
 
 
-@torch.no_grad()
-def p_wrong(
-    lm: FrozenLM, cases: Sequence[tuple[Task, str, str]], prompt: SoftPrompt | None
-) -> torch.Tensor:
-    """P(`n`) - P(`y`) sign-compatible score per case: log P(n) - log P(y), `(N,)`."""
-    y_id, n_id = lm.tokenizer.convert_tokens_to_ids([formats.YES_TOKEN, formats.NO_TOKEN])
+def pass_probabilities(
+    lm: PromptedLM, cases: Sequence[tuple[Task, str, str]], prompt: SoftPrompt | None
+) -> list[float]:
+    """The critic's probability that every step of each case's answer holds.
+
+    With a critique prompt, it reads `{instr}:{input}={answer}` (its template adds `?`); with
+    none, the text-instructed judge reads `chk {instr}:{input}={answer}?`. Either way the
+    passing trace is teacher-forced and each mark read (`softloop.critics.soft_prompt_critic`).
+    """
+    fmt = critic_format()
     if prompt is None:
-        queries = [formats.judge_text(t.instruction, x, a) for t, x, a in cases]
+        texts = [formats.judge_text(t.instruction, x, a) for t, x, a in cases]
     else:
-        queries = [formats.case_text(t.instruction, x, a) for t, x, a in cases]
-    out = []
-    for s in range(0, len(queries), CHUNK):
-        logits = lm.logits(queries[s : s + CHUNK], prompt)[:, -1]  # (B, V) rows are left-padded
-        out.append(logits[:, n_id] - logits[:, y_id])
-    return torch.cat(out) if out else torch.empty(0)
+        texts = [formats.case_text(t.instruction, x, a) for t, x, a in cases]
+    traces = [fmt.passing_trace(t.name, x, a) for t, x, a in cases]
+    marks = step_logprobs(lm, prompt, texts, traces, fmt)
+    return [math.exp(sum(m)) for m in marks]
 
 
 def critic_prf(
-    lm: FrozenLM, cases: Sequence[tuple[Task, str, str]], prompt: SoftPrompt | None
+    lm: PromptedLM,
+    cases: Sequence[tuple[Task, str, str]],
+    prompt: SoftPrompt | None,
+    threshold: float = 0.5,
 ) -> dict:
-    """The critic's precision / recall / F1 at catching the wrong answers among `cases`."""
-    return prf(critic_flags(lm, cases, prompt), [not t.check(x, a) for t, x, a in cases])
-
-
-def critic_flags(
-    lm: FrozenLM, cases: Sequence[tuple[Task, str, str]], prompt: SoftPrompt | None
-) -> list[bool]:
-    """Whether the critic (critique prompt, or the text judge) flags each case as wrong."""
-    return (p_wrong(lm, cases, prompt) > 0).tolist()
+    """The critic's precision / recall / F1 / AUC at catching the wrong answers among `cases`."""
+    probs = pass_probabilities(lm, cases, prompt)
+    wrong = [not t.check(x, a) for t, x, a in cases]
+    return {**prf([p < threshold for p in probs], wrong), "auc": auc([-p for p in probs], wrong)}
 
 
 def loop_critic_flags(
@@ -150,16 +152,15 @@ def loop_critic_flags(
 ) -> tuple[list[bool], str]:
     """Whether the loop's default critic fails each case, in the order of `cases`; its name.
 
-    That critic is what `agent.graph` builds when it is given none (`learned_critic`): the task
-    prompt's confidence in the answer, then the critique prompt if its recorded balanced
-    accuracy clears `config.min_critique_balanced_acc`.
+    That critic is what `agent.graph` builds when it is given none (`learned_critic`), with the
+    reference world's critique format.
     """
     config = config.model_copy(update={"task_labels": {t.name: t.instruction for t, _, _ in cases}})
     flags = [False] * len(cases)
     name = ""
     for task, prompt in task_prompts.items():
         rows = [i for i, (t, _, _) in enumerate(cases) if t.name == task]
-        critic = learned_critic(lm, prompt, critique, config)
+        critic = learned_critic(lm, prompt, critique, config, fmt=critic_format())
         assert critic is not None
         name = critic.name.replace(f"{prompt.manifest.name}@", "TASK@")
         for s in range(0, len(rows), CHUNK):

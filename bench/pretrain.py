@@ -1,4 +1,4 @@
-"""Pre-train the reference base model: `python -m bench.pretrain [--steps N] [--out DIR]`.
+"""Pre-train the reference base model: `python -m softloop.bench.pretrain [--steps N] [--out DIR]`.
 
 A character-level Llama learns three text-instructed abilities on the reference tasks (formats
 in `bench.formats`, data in `bench.mixture`):
@@ -60,8 +60,8 @@ class PretrainConfig:
     own_inputs: int = 300  # train inputs per task per sampling round (x3 decodings)
     temperatures: tuple[float, ...] = (0.0, 0.8, 1.0)  # 0 = greedy
     eval_n: int = 100  # test inputs per task and difficulty in the accuracy table
-    # One thread: on a 2-core machine shared with other work, two threads stall on each other
-    # (measured 0.15 s/step with 1 thread vs 0.15-0.86 s/step with 2); idle, 2 are ~1.5x faster.
+    # One thread: on a 2-core machine shared with other work, two threads on a model this small
+    # stall on each other; an idle machine gains a little from two.
     threads: int = 1
     seed: int = 0
     log_every: int = 100
@@ -240,7 +240,7 @@ def _default_out() -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.pretrain", description=__doc__.split("\n")[0]
+        prog="python -m softloop.bench.pretrain", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 8000)")
     ap.add_argument(

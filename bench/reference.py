@@ -1,19 +1,13 @@
-"""Benchmark the shipped reference world: `python -m bench.reference [--json] [--n N]`.
+"""Benchmark the shipped task prompts: `python -m softloop.bench.reference [--json] [--n N]`.
 
-Per task, on `n` test-split inputs at the task's default difficulty, greedy: accuracy with the
-text instruction (`rev:abc=`), with no instruction (`abc=`), and with the shipped soft prompt
-(template `{input}=`), plus the prompt's size. Then the shipped critique prompt's precision,
-recall and F1 at catching wrong answers among the base model's OWN answers to the same test
-inputs (text instruction; greedy, and sampled at T=0.7 and T=1.0), labelled by the oracle; the
-verdict is P(`n`) > P(`y`) for the first token. The text-instructed judge (`chk ...?`) is
-reported alongside as the baseline the prompt has to beat, and so is the critic the loop uses
-by default: the shipped task prompt's confidence in the answer (`critics.ConfidenceCritic`),
-then the critique prompt if its recorded balanced accuracy clears
-`LoopConfig.min_critique_balanced_acc`.
+Per task, on `n` test-split inputs at the task's default difficulty, greedy, judged by the
+task's oracle: accuracy with the text instruction (`pth:ad;ab bd=`), with no instruction
+(`ad;ab bd=`), and with the shipped soft prompt (template `{input}=`), plus the prompt's size.
+The critics are measured by `python -m softloop.bench.critic`.
 
 `--json` prints `{"tasks": {NAME: {"text_instruction_acc", "no_instruction_acc",
-"soft_prompt_acc", "n_tokens", "trainable_params", ...}}, "critic": {"precision", "recall",
-"f1", ...}, "loop_critic": {"precision", "recall", "f1", ...}}` with accuracies as fractions.
+"soft_prompt_acc", "n_tokens", "trainable_params", "difficulty", "n"}}}`, accuracies as
+fractions.
 """
 
 from __future__ import annotations
@@ -24,11 +18,9 @@ import time
 
 import torch
 
-from softloop.agent.graph import LoopConfig
-from softloop.agent.graph.nodes import critique_balanced_acc
 from softloop.bench import evaluation as ev
 from softloop.bench.tasks import TASKS
-from softloop.bench.world import CRITIQUE, default_prompt_path, reference_model_path
+from softloop.bench.world import default_prompt_path, reference_model_path
 from softloop.prompts import FrozenLM, SoftPrompt
 
 
@@ -36,11 +28,9 @@ def run(n: int = 200, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     lm = FrozenLM.from_pretrained(reference_model_path())
     tasks: dict[str, dict] = {}
-    cases = []
-    prompts = {}
     for task in TASKS.values():
         pairs = task.split("test", n, seed=seed)
-        prompt = prompts[task.name] = SoftPrompt.load(default_prompt_path(task.name), lm=lm)
+        prompt = SoftPrompt.load(default_prompt_path(task.name), lm=lm)
         tasks[task.name] = {
             "text_instruction_acc": ev.accuracy(lm, task, pairs, "text"),
             "no_instruction_acc": ev.accuracy(lm, task, pairs, "none"),
@@ -50,26 +40,7 @@ def run(n: int = 200, seed: int = 0) -> dict:
             "difficulty": task.default_difficulty,
             "n": len(pairs),
         }
-        cases += [
-            (task, x, a) for x, a in ev.own_cases(lm, task, [x for x, _ in pairs], seed=seed + 1)
-        ]
-    critique = SoftPrompt.load(default_prompt_path(CRITIQUE), lm=lm)
-    # Each critic judges every case once; the per-task figures are read from the same flags.
-    critic = ev.flags_prf(cases, ev.critic_flags(lm, cases, critique))
-    critic["n_tokens"] = critique.n_tokens
-    critic["text_judge"] = ev.critic_prf(lm, cases, None)
-    config = LoopConfig()
-    loop_flags, loop_name = ev.loop_critic_flags(lm, cases, critique, prompts, config)
-    loop_critic = ev.flags_prf(cases, loop_flags)
-    loop_critic["name"] = loop_name
-    loop_critic["confidence_threshold"] = config.confidence_threshold
-    loop_critic["critique_balanced_acc"] = critique_balanced_acc(critique)
-    loop_critic["min_critique_balanced_acc"] = config.min_critique_balanced_acc
-    return {"tasks": tasks, "critic": critic, "loop_critic": loop_critic}
-
-
-def _prf(m: dict) -> str:
-    return f"{m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f}"
+    return {"tasks": tasks}
 
 
 def table(result: dict) -> str:
@@ -83,50 +54,16 @@ def table(result: dict) -> str:
             f" | {r['no_instruction_acc']:.1%}"
             f" | {r['soft_prompt_acc']:.1%} | {r['n_tokens']} | {r['trainable_params']} |"
         )
-    c, j, lc = result["critic"], result["critic"]["text_judge"], result["loop_critic"]
-    with_critique = "critique@" in lc["name"]
-    loop_row = f"task prompt's confidence ≥ {lc['confidence_threshold']}" + (
-        ", then the critique prompt" if with_critique else ""
-    )
-    lines += [
-        "",
-        f"Critic on the model's own test answers ({c['n']} answers, {c['wrong']} wrong):",
-        "",
-        "| critic | tokens | precision | recall | F1 |",
-        "|---|---|---|---|---|",
-        f"| critique soft prompt | {c['n_tokens']} | {_prf(c)} |",
-        f"| text instruction `chk ` | 4 | {_prf(j)} |",
-        f"| the loop's critic: {loop_row} | {c['n_tokens'] if with_critique else 0} | {_prf(lc)} |",
-        "",
-        *(
-            []
-            if with_critique
-            else [
-                f"The loop leaves the critique prompt out: its recorded balanced accuracy "
-                f"{lc['critique_balanced_acc']:.3f} is below "
-                f"`LoopConfig.min_critique_balanced_acc` ({lc['min_critique_balanced_acc']}).",
-                "",
-            ]
-        ),
-        "Per task (prompt: the critique prompt alone; loop: the loop's critic):",
-        "",
-        "| task | answers | wrong | prompt P | prompt R | prompt F1 | loop P | loop R | loop F1 |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, m in c["per_task"].items():
-        lines.append(
-            f"| {name} | {m['n']} | {m['wrong']} | {_prf(m)} | {_prf(lc['per_task'][name])} |"
-        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.reference", description=__doc__.split("\n")[0]
+        prog="python -m softloop.bench.reference", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     ap.add_argument("--n", type=int, default=200, help="test inputs per task (default 200)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="which sample of test inputs")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     result = run(args.n, args.seed)

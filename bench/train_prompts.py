@@ -1,16 +1,17 @@
-"""Train the shipped default soft prompts: `python -m bench.train_prompts [--only NAME ...]`.
+"""Train the shipped default soft prompts: `python -m softloop.bench.train_prompts [--only ...]`.
 
-On the reference base model, with `prompts.train_prompt`:
+On the reference base model, with `softloop.prompts.train_prompt`:
 
 - one task prompt per task (template `{input}=`), trained on right answers from the train split
-  around the default difficulty and selected by greedy dev accuracy at the default difficulty.
-  Three initialisations compete — the embeddings of the text instruction itself (`rev:`), real
-  vocabulary rows, random noise at the embedding scale — and the best on dev is kept;
-- the critique prompt (template `{input}?`, replacing `chk `), trained on the model's OWN answers
-  to train inputs (greedy and sampled at T 0.7 and 1.0) labelled by the oracle, wrong answers
-  up-weighted to balance the classes, selected by F1 on own answers to dev inputs;
+  around the default difficulty and selected by greedy dev accuracy (the oracle's) at the
+  default difficulty. Three initialisations compete — the embeddings of the text instruction
+  itself (`pth:`), real vocabulary rows, random noise at the embedding scale;
+- the critique prompt (template `{input}?`, replacing `chk `), trained to write the check trace
+  of the model's OWN answers to train inputs (greedy and sampled at T 0.7 and 1.0), wrong
+  answers up-weighted to balance the classes; selected by AUC on the model's greedy answers to
+  dev inputs, where its threshold is also fitted (recorded as `critic_threshold`);
 - the revise prompt (template `{input}>`, replacing `fix `), trained to turn the model's own wrong
-  answers plus the oracle's hint into the right answer (and to keep right answers wrongly
+  answers plus the judge's hint (`no bd`) into a right answer (and to keep right answers wrongly
   flagged), selected by the fraction of own wrong dev answers it fixes.
 
 Writes each prompt to `bench/reference/prompts/<name>/` and the evidence (every init's dev
@@ -31,7 +32,7 @@ import torch
 
 from softloop.bench import evaluation as ev
 from softloop.bench import formats
-from softloop.bench.tasks import TASKS, Task
+from softloop.bench.tasks import TASKS, Split, Task
 from softloop.bench.world import (
     CRITIQUE,
     DEFAULT_PROMPTS,
@@ -40,10 +41,12 @@ from softloop.bench.world import (
     REVISE,
     reference_model_path,
 )
+from softloop.critics import fit_threshold
 from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+from softloop.prompts.soft_prompt import InitStrategy
 
 MODEL_ID = REFERENCE_MODEL_ID  # recorded in manifests instead of this machine's path
-INITS = ("text", "vocab", "random")
+INITS: tuple[InitStrategy, ...] = ("text", "vocab", "random")
 
 
 def _difficulties(task: Task) -> list[int]:
@@ -57,7 +60,7 @@ def train_task_prompt(lm: FrozenLM, task: Task, quick: bool, seed: int) -> tuple
         Example(x, y) for d in _difficulties(task) for x, y in task.split("train", per_d, d, seed)
     ]
     dev = task.split("dev", 40 if quick else 150, seed=seed)
-    instr = task.instruction + ":"  # the words the prompt replaces: "rev:" in "rev:abc="
+    instr = task.instruction + ":"  # the words the prompt replaces: "pth:" in "pth:ad;ab bd="
     n_tokens = len(instr)
     config = TrainConfig(
         steps=20 if quick else 300,
@@ -68,7 +71,8 @@ def train_task_prompt(lm: FrozenLM, task: Task, quick: bool, seed: int) -> tuple
         seed=seed,
         progress=False,
     )
-    results, best = {}, None
+    results: dict[str, dict] = {}
+    best: tuple[SoftPrompt, float, str] | None = None
     for init in INITS:
         p = SoftPrompt.from_init(
             lm,
@@ -95,24 +99,27 @@ def train_task_prompt(lm: FrozenLM, task: Task, quick: bool, seed: int) -> tuple
             f"(step {report.best_step}, {report.seconds:.0f}s)",
             flush=True,
         )
-        if best is None or report.best_dev > best[1]:
-            best = (p, report.best_dev, init)
-    prompt, _, init = best
+        if best is None or (report.best_dev or 0.0) > best[1]:
+            best = (p, report.best_dev or 0.0, init)
+    assert best is not None
+    prompt, dev_acc, chosen = best
     prompt.manifest.metrics.update(
-        {"dev_acc": float(best[1]), "default_difficulty": float(task.default_difficulty)}
+        {"dev_acc": float(dev_acc), "default_difficulty": float(task.default_difficulty)}
     )
     return prompt, {
         "n_tokens": n_tokens,
         "train_examples": len(train),
         "dev_examples": len(dev),
         "inits": results,
-        "chosen": init,
+        "chosen": chosen,
     }
 
 
-def own_judge_data(lm: FrozenLM, split: str, n: int, seed: int, around: bool):
+def own_judge_data(
+    lm: FrozenLM, split: Split, n: int, seed: int, around: bool
+) -> list[tuple[Task, str, str]]:
     """(task, input, answer) triples: the model's own answers, greedy and sampled."""
-    cases = []
+    cases: list[tuple[Task, str, str]] = []
     for task in TASKS.values():
         ds = _difficulties(task) if around else [task.default_difficulty]
         for d in ds:
@@ -122,26 +129,36 @@ def own_judge_data(lm: FrozenLM, split: str, n: int, seed: int, around: bool):
 
 
 def _critique_examples(cases, seed: int) -> list[Example]:
+    """Each own answer with its check trace as the target; wrong answers weighted up to balance."""
     wrong = sum(not t.check(x, a) for t, x, a in cases)
     w = min(5.0, max(1.0, (len(cases) - wrong) / max(1, wrong)))  # balance the classes
-    out = []
-    for t, x, a in cases:
-        ok = t.check(x, a)
-        out.append(
-            Example(
-                formats.case_text(t.instruction, x, a),
-                formats.verdict(ok, "" if ok else t.hint(x, a)),
-                1.0 if ok else w,
-            )
+    out = [
+        Example(
+            formats.case_text(t.instruction, x, a),
+            formats.check_trace(t.steps(x, a)),
+            1.0 if t.check(x, a) else w,
         )
+        for t, x, a in cases
+    ]
     random.Random(seed).shuffle(out)
     return out
 
 
+def _greedy(cases, lm: FrozenLM) -> list[tuple[Task, str, str]]:
+    """The cases whose answer is the model's greedy one: what the loop's critic judges first."""
+    greedy = set()
+    for task in TASKS.values():
+        xs = sorted({x for t, x, _ in cases if t is task})
+        greedy |= {(task.name, x, a) for x, a in zip(xs, ev.answers(lm, task, xs), strict=True)}
+    return [c for c in cases if (c[0].name, c[1], c[2]) in greedy]
+
+
 def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPrompt, dict]:
+    """Trained on own answers (greedy and sampled); selected, and its threshold fitted, on the
+    model's greedy answers to dev inputs, the answers the loop's critic judges first."""
     t0 = time.perf_counter()
     train_cases = own_judge_data(lm, "train", 20 if quick else 250, seed, around=True)
-    dev_cases = own_judge_data(lm, "dev", 10 if quick else 100, seed + 7, around=False)
+    dev_cases = _greedy(own_judge_data(lm, "dev", 10 if quick else 150, seed + 7, False), lm)
     train = _critique_examples(train_cases, seed)
     data_s = time.perf_counter() - t0
     config = TrainConfig(
@@ -153,10 +170,15 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
         seed=seed,
         progress=False,
     )
-    results, best = {}, None
+    results: dict[str, dict] = {}
+    best: tuple[SoftPrompt, float, str] | None = None
     instr = formats.CRITIQUE_INSTRUCTION
-    # The text init must have the instruction's length; the others may use more virtual tokens.
-    candidates = [(init, len(instr)) for init in INITS] + [("vocab", 16)]
+    # The text init must have the instruction's length; vocabulary rows may use more tokens.
+    candidates: list[tuple[InitStrategy, int]] = [
+        ("text", len(instr)),
+        ("vocab", len(instr)),
+        ("vocab", 16),
+    ]
     for init, n_tokens in candidates:
         p = SoftPrompt.from_init(
             lm,
@@ -168,36 +190,36 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
             template=formats.CRITIQUE_TEMPLATE,
             seed=seed,
         )
-        start = ev.critic_prf(lm, dev_cases, p)["balanced_acc"]
+        start = ev.critic_prf(lm, dev_cases, p)["auc"]
         report = train_prompt(
-            lm,
-            p,
-            train,
-            config=config,
-            metric=lambda q: ev.critic_prf(lm, dev_cases, q)["balanced_acc"],
+            lm, p, train, config=config, metric=lambda q: ev.critic_prf(lm, dev_cases, q)["auc"]
         )
         results[f"{init}/{n_tokens}"] = {
-            "dev_balanced_acc_start": start,
-            "dev_balanced_acc": report.best_dev,
-            "dev_f1": ev.critic_prf(lm, dev_cases, p)["f1"],
+            "dev_auc_start": start,
+            "dev_auc": report.best_dev,
             "best_step": report.best_step,
             "seconds": round(report.seconds, 1),
         }
         print(
-            f"critique init={init:6s} n={n_tokens:2d} dev balanced acc {start:.3f}"
-            f" -> {report.best_dev:.3f}"
+            f"critique init={init:6s} n={n_tokens:2d} dev AUC {start:.3f} -> {report.best_dev:.3f}"
             f" (step {report.best_step})",
             flush=True,
         )
-        if best is None or report.best_dev > best[1]:
-            best = (p, report.best_dev, f"{init}/{n_tokens}")
-    prompt, _, init = best
-    dev = ev.critic_prf(lm, dev_cases, prompt)
+        if best is None or (report.best_dev or 0.0) > best[1]:
+            best = (p, report.best_dev or 0.0, f"{init}/{n_tokens}")
+    assert best is not None
+    prompt, _, chosen = best
+    probs = ev.pass_probabilities(lm, dev_cases, prompt)
+    threshold = fit_threshold(probs, [t.check(x, a) for t, x, a in dev_cases])
+    dev = ev.critic_prf(lm, dev_cases, prompt, threshold)
     prompt.manifest.metrics.update(
         {
-            f"dev_{k}": float(v)
-            for k, v in dev.items()
-            if k in ("precision", "recall", "f1", "balanced_acc")
+            "critic_threshold": threshold,
+            **{
+                f"dev_{k}": float(v)
+                for k, v in dev.items()
+                if k in ("precision", "recall", "f1", "balanced_acc", "auc")
+            },
         }
     )
     wrong = sum(not t.check(x, a) for t, x, a in train_cases)
@@ -207,9 +229,11 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
         "train_wrong": wrong,
         "dev_examples": len(dev_cases),
         "dev_wrong": dev["wrong"],
+        "threshold": threshold,
+        "dev_f1": dev["f1"],
         "data_seconds": round(data_s, 1),
         "inits": results,
-        "chosen": init,
+        "chosen": chosen,
     }
 
 
@@ -224,6 +248,8 @@ def _fix_rate(lm: FrozenLM, cases, prompt: SoftPrompt) -> float:
 
 
 def train_revise_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPrompt, dict]:
+    """Trained to turn an own wrong answer and the judge's hint (`no bd`) into a right answer,
+    and to keep a right answer flagged by mistake; selected on own wrong dev answers fixed."""
     train_cases = own_judge_data(lm, "train", 20 if quick else 150, seed + 11, around=True)
     dev_cases = own_judge_data(lm, "dev", 10 if quick else 80, seed + 13, around=False)
     dev_wrong = [c for c in dev_cases if not c[0].check(c[1], c[2])]
@@ -233,8 +259,12 @@ def train_revise_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPromp
         ok = t.check(x, a)
         if ok and rng.random() > 0.15:
             continue  # a few right answers, flagged by mistake, must be kept as they are
-        hint = t.hint(x, a) if not ok else rng.choice(("too short", "too long", "at 2", "too big"))
-        train.append(Example(formats.revise_case_text(t.instruction, x, a, hint), t.solve(x)))
+        if ok:  # a false alarm names one of the answer's steps as failing
+            claims = [s.claim for s in t.steps(x, a) if s.claim]
+            hint, target = (f"no {rng.choice(claims)}" if claims else "no"), a
+        else:
+            hint, target = t.hint(x, a), t.solve(x)
+        train.append(Example(formats.revise_case_text(t.instruction, x, a, hint), target))
     instr = formats.REVISE_INSTRUCTION
     config = TrainConfig(
         steps=20 if quick else 300,
@@ -262,7 +292,7 @@ def train_revise_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPromp
         f" (step {report.best_step})",
         flush=True,
     )
-    p.manifest.metrics["dev_fix_rate"] = float(report.best_dev)
+    p.manifest.metrics["dev_fix_rate"] = float(report.best_dev or 0.0)
     return p, {
         "n_tokens": len(instr),
         "train_examples": len(train),
@@ -283,14 +313,14 @@ def write_readme(out: Path, log: dict) -> None:
     lines = [
         "# Default soft prompts of the reference world",
         "",
-        "Trained by `python -m bench.train_prompts` on the reference model (`../model/`);",
+        "Trained by `python -m softloop.bench.train_prompts` on the reference model (`../model/`);",
         "each folder holds `prompt.safetensors` + `manifest.json`",
         "(load with `SoftPrompt.load(dir, lm=lm)`). Task prompts were trained on right answers",
         "at the default difficulty +-1 (train split) and selected on greedy dev accuracy at the",
         "default difficulty; the critique prompt on the model's own answers (greedy, T=0.7,",
         "T=1.0) labelled by the oracle, selected on dev F1. Three initialisations competed per",
         "prompt: the text instruction's own embeddings, vocabulary rows, and noise at the",
-        "embedding scale. Dev figures below; test figures: `python -m bench.reference`.",
+        "embedding scale. Dev figures below; test figures: `python -m softloop.bench.reference`.",
         "",
         "| prompt | tokens | init | dev start | dev best | best step | chosen |",
         "|---|---|---|---|---|---|---|",
@@ -330,7 +360,7 @@ def _record(out: Path, name: str, info: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.train_prompts", description=__doc__.split("\n")[0]
+        prog="python -m softloop.bench.train_prompts", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--only", nargs="*", choices=DEFAULT_PROMPTS, help="train only these prompts")
     ap.add_argument("--out", type=Path, default=REFERENCE_DIR / "prompts")

@@ -10,10 +10,13 @@ and a wheel alike (the assets are package data: `*.json`, `*.safetensors`, `*.md
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from softloop.agent.world import World, WorldTask
-from softloop.bench.tasks import TASKS
+from softloop.bench import formats
+from softloop.bench.tasks import TASKS, Task
+from softloop.critics.soft_prompt_critic import CriticFormat
 from softloop.prompts.errors import SoftloopError
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -35,7 +38,7 @@ def reference_model_path() -> Path:
     if not (path / "config.json").is_file():
         raise SoftloopError(
             f"the reference model is missing from {path}; reinstall softloop or run "
-            "`python -m bench.pretrain`"
+            "`python -m softloop.bench.pretrain`"
         )
     return path
 
@@ -50,9 +53,17 @@ def default_prompt_path(name: str) -> Path:
     if not path.is_dir():
         raise SoftloopError(
             f"the default prompt {name!r} is missing from {path}; reinstall softloop or run "
-            "`python -m bench.train_prompts`"
+            "`python -m softloop.bench.train_prompts`"
         )
     return path
+
+
+def _claims(task: Task) -> Callable[[str, str], list[str]]:
+    return lambda x, a: [s.claim for s in task.steps(x, a)]
+
+
+def _steps(task: Task) -> Callable[[str, str], list[tuple[str, bool]]]:
+    return lambda x, a: [(s.claim, s.ok) for s in task.steps(x, a)]
 
 
 def reference_world() -> World:
@@ -64,6 +75,8 @@ def reference_world() -> World:
             hint=task.hint,
             eval_examples=task.split("dev", EVAL_PER_TASK),
             critique_inputs=[x for x, _ in task.split("dev", CRITIQUE_EVAL_PER_TASK, seed=1)],
+            claims=_claims(task),
+            steps=_steps(task),
         )
         for name, task in TASKS.items()
     }
@@ -71,6 +84,24 @@ def reference_world() -> World:
         model_path=reference_model_path(),
         model_id=REFERENCE_MODEL_ID,
         tasks=tasks,
-        default_prompts={name: default_prompt_path(name) for name in DEFAULT_PROMPTS},
+        # Where they live, not whether they are there: a command that only needs the model
+        # works before `softloop.bench.train_prompts` has run.
+        default_prompts={name: REFERENCE_DIR / "prompts" / name for name in DEFAULT_PROMPTS},
+        pass_mark=formats.PASS_MARK,
+        fail_mark=formats.FAIL_MARK,
+    )
 
+
+def critic_format() -> CriticFormat:
+    """How the reference model's critique prompt reads a case and writes its check trace."""
+
+    def claims(task: str, x: str, a: str) -> list[str]:
+        return [s.claim for s in TASKS[task].steps(x, a)] if task in TASKS else [""]
+
+    return CriticFormat(
+        pass_mark=formats.PASS_MARK,
+        fail_mark=formats.FAIL_MARK,
+        step_sep=formats.STEP_SEP,
+        task_labels={name: t.instruction for name, t in TASKS.items()},
+        claims=claims,
     )

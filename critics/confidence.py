@@ -1,19 +1,17 @@
 """A critic that reads the solver's own doubt: how sure was the model of each step of its answer?
 
-A tiny model's judge cannot see its own mistakes: on the reference world the critique prompt
-ranks a task's wrong answers above its right ones no better than chance (AUC 0.44-0.61), yet
-the probability the task prompt gives each token of an answer separates them well (AUC 0.91-0.97
-on the model's own greedy and sampled answers; README, "Reference world"). So this critic
-scores an answer by its least likely step under the task prompt, the end of the answer
-included: one doubtful step makes the whole answer suspect, however sure the others were.
+It needs no training and no judge: the probability the task prompt gave each token of an answer
+often separates a model's mistakes from its right answers, because a model that guessed was
+unsure. So this critic scores an answer by its least likely step under the task prompt, the end
+of the answer included: one doubtful step makes the whole answer suspect, however sure the
+others were. The loop uses it where no trusted critique prompt exists.
 
-The feedback names the first doubtful step in the words the reference model's revise ability
-was trained on (`at 3`, `too short`, `too long`); pass `hint` for other words.
+The feedback names the first doubtful step (`at 3`, `too short`, `too long`); pass `hint` for
+the words a task's revise step knows.
 
-Known limitations, both measured on the reference world:
-- it cannot catch a mistake the model is sure of, which is why the loop composes it with the
-  critique prompt, where that prompt has shown it can judge
-  (`LoopConfig.min_critique_balanced_acc`);
+Known limitations:
+- it cannot catch a mistake the model is sure of; a critique prompt that checks the answer's
+  steps can;
 - it detects, it cannot verify a fix. Where a greedy answer went wrong, the right token at that
   step had a lower probability than the wrong one the model chose, so at most 0.5: a corrected
   answer never passes a threshold above 0.5 under the same task prompt. So when nothing passes,

@@ -104,12 +104,15 @@ class CriticFormat:
 
 def step_logprobs(
     lm: PromptedLM,
-    prompt: SoftPrompt,
+    prompt: SoftPrompt | None,
     texts: Sequence[str],
     traces: Sequence[str],
     fmt: CriticFormat,
 ) -> list[list[float]]:
-    """Per row, log P(pass) / (P(pass) + P(fail)) at each pass mark of its passing trace."""
+    """Per row, log P(pass) / (P(pass) + P(fail)) at each pass mark of its passing trace.
+
+    `prompt` None reads the texts as they are (a text-instructed judge).
+    """
     pass_id = _first_token(lm, fmt.pass_mark)
     fail_id = _first_token(lm, fmt.fail_mark)
     out: list[list[float]] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -11,8 +13,8 @@ class LoopConfig(BaseModel):
     max_rounds: int = Field(
         default=3, ge=1, le=50, description="Attempts per request, the first one included."
     )
-    # A single greedy rewrite tends to repeat the model's own mistake (shared/NOTES.md); the gain
-    # comes from exploring several candidates and letting the critic pick.
+    # A single greedy rewrite tends to repeat the model's own mistake; the gain comes from
+    # exploring several candidates and letting the critic pick.
     revise_samples: int = Field(
         default=4, ge=0, le=64, description="Sampled revise candidates besides the greedy one."
     )
@@ -22,16 +24,21 @@ class LoopConfig(BaseModel):
         le=64,
         description="Fresh samples from the task prompt added to the revise candidates.",
     )
-    # The learned critic first reads how sure the task prompt was of each token of the answer
-    # (critics.ConfidenceCritic): an answer fails when its least likely token is below this.
-    # Measured on the reference world (README, "The critic"); None leaves confidence out.
+    # The task prompt's confidence in each token of the answer (critics.ConfidenceCritic): an
+    # answer fails when its least likely token is below the threshold. It judges where the
+    # critique prompt is left out ("fallback"), before it ("always"), or not at all ("never").
+    # A critique prompt that checks the answer's steps catches mistakes the solver was sure of,
+    # and confidence in front of it would send right answers it doubted to revision.
+    confidence: Literal["fallback", "always", "never"] = Field(
+        default="fallback", description="When the task prompt's confidence judges."
+    )
     confidence_threshold: float | None = Field(
         default=0.6,
         ge=0.0,
         le=1.0,
         description="Least-token probability under the task prompt at which an answer passes.",
     )
-    # The critique prompt judges what passed confidence, but only if it has shown it can: a
+    # The critique prompt judges only if it has shown it can: a
     # critic at chance fails right answers at random, and each one it fails goes to revision,
     # where a small model breaks more than it fixes. Its balanced accuracy is read from the
     # version's recorded metrics (`bench.train_prompts` and the refiner record it); a version
@@ -74,6 +81,13 @@ class LoopConfig(BaseModel):
                 f"{{answer}} and {{feedback}}"
             ) from err
         return self
+
+    def with_confidence(self, threshold: float) -> LoopConfig:
+        """The task prompt's confidence judging before the critique prompt at `threshold`; 0
+        leaves confidence out entirely (the critique prompt judges alone)."""
+        if threshold == 0:
+            return self.model_copy(update={"confidence": "never"})
+        return self.model_copy(update={"confidence": "always", "confidence_threshold": threshold})
 
     @property
     def recursion_limit(self) -> int:

@@ -110,33 +110,41 @@ def learned_critic(
 ) -> Critic | None:
     """The critic the loop builds when given none; None if config and prompts leave nothing.
 
-    First the task prompt's own confidence in the answer (unless `confidence_threshold` is
-    None): it catches the mistakes the model was unsure of, and names where. Then the critique
-    prompt judges what passed, if it has a recorded balanced accuracy of at least
-    `min_critique_balanced_acc` (or none recorded).
+    The critique prompt, at the threshold recorded with its version, if it has a recorded
+    balanced accuracy of at least `min_critique_balanced_acc` (or none recorded). The task
+    prompt's own confidence judges instead where the critique prompt is left out, or before it
+    with `config.confidence == "always"`.
     """
+    trusted = critique is not None and critique_trusted(critique, config)
+    if critique is not None and not trusted:
+        log.info(
+            "critique prompt %s left out of the loop's critic: recorded balanced accuracy "
+            "%.3f < %.3f",
+            f"{critique.manifest.name}@{critique.manifest.version}",
+            critique_balanced_acc(critique),
+            config.min_critique_balanced_acc,
+        )
     parts: list[Critic] = []
-    if config.confidence_threshold is not None:
+    wants_confidence = config.confidence == "always" or (
+        config.confidence == "fallback" and not trusted
+    )
+    if config.confidence_threshold is not None and wants_confidence:
         parts.append(
             ConfidenceCritic(lm, task_prompt, threshold=config.confidence_threshold, hint=hint)
         )
-    if critique is not None:
-        bar, measured = config.min_critique_balanced_acc, critique_balanced_acc(critique)
-        if bar is None or measured is None or measured >= bar or not parts:
-            fmt = fmt or CriticFormat(task_labels=config.task_labels)
-            threshold = critique_threshold(critique)
-            parts.append(SoftPromptCritic(lm, critique, fmt=fmt, threshold=threshold))
-        else:
-            log.info(
-                "critique prompt %s left out of the loop's critic: recorded balanced accuracy "
-                "%.3f < %.3f",
-                f"{critique.manifest.name}@{critique.manifest.version}",
-                measured,
-                bar,
-            )
+    if critique is not None and (trusted or not parts):
+        fmt = fmt or CriticFormat(task_labels=config.task_labels)
+        threshold = critique_threshold(critique)
+        parts.append(SoftPromptCritic(lm, critique, fmt=fmt, threshold=threshold))
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else _all_of(parts)
+
+
+def critique_trusted(critique: SoftPrompt, config: LoopConfig) -> bool:
+    """Whether the critique prompt's recorded balanced accuracy clears the loop's bar."""
+    bar, measured = config.min_critique_balanced_acc, critique_balanced_acc(critique)
+    return bar is None or measured is None or measured >= bar
 
 
 def generate(state: LoopState, deps: LoopDeps) -> dict:
@@ -302,20 +310,22 @@ def finish(state: LoopState, deps: LoopDeps) -> dict:
 def _fallback(state: LoopState, deps: LoopDeps) -> tuple[Attempt, str]:
     """The attempt to return when none passed, and why, in a few words.
 
-    With a critic or checks passed in, the best-scored one. With the learned critic alone, the
-    scores cannot tell a fix from the mistake (where the first attempt went wrong, the right
-    token was the model's second choice, so a corrected answer is no more confident than the
-    wrong one), and on the reference world the best-scored attempt kept nearly every mistake
-    although the revisions held the right answer for most of them. So: the first attempt,
-    unless another is more likely by `config.switch_margin` nats under two views of the model
-    together, the task prompt reading the input and the revise prompt reading the first attempt
-    and its feedback.
+    The best-scored one, when the scores can tell a fix from a mistake: a critic or checks
+    passed in, or a trusted critique prompt. The task prompt's confidence alone cannot (where
+    the first attempt went wrong, the right token was the model's second choice, so a corrected
+    answer is no more confident than the wrong one). With it, the first attempt, unless another
+    is more likely by `config.switch_margin` nats under two views of the model together, the
+    task prompt reading the input and the revise prompt reading the first attempt and its
+    feedback.
     """
     attempts, cfg, sel = state.attempts, deps.config, state.selection
     assert sel is not None
+    critique = deps.source.load(sel.critique) if sel.critique is not None else None
+    judged_by_critique = critique is not None and critique_trusted(critique, cfg)
     if (
         deps.critic is not None
         or deps.checks
+        or judged_by_critique
         or cfg.switch_margin is None
         or sel.revise is None
         or len(attempts) == 1

@@ -30,9 +30,8 @@ class RefineConfig(BaseModel):
         default=0.01, ge=0.0, description="Promote only if candidate ≥ active + margin."
     )
     # A critique prompt that fails right answers sends them to revision, which on a small model
-    # breaks them more often than not (measured: a promoted critic took the quick demo's final
-    # accuracy from 52 % to 30 %). A candidate critic is promoted only if the share of right
-    # answers it fails stays at most this, or at most the active critic's.
+    # can break them. A candidate critic is promoted only if the share of right answers it
+    # fails stays at most this, or at most the active critic's.
     max_false_alarm: float = Field(default=0.15, ge=0.0, le=1.0)
     holdout_fraction: float = Field(
         default=0.2,

@@ -1,11 +1,11 @@
 """Scoring a prompt on an evaluation set, the same way for the active version and a candidate.
 
-Task prompts: exact-match accuracy of greedy answers. Critique prompts: balanced accuracy, the
-mean of the share of wrong answers caught and the share of right answers passed. Not F1 at
-catching wrong answers: where most answers are wrong, a critic that rejects everything scores a
-high F1 without judging anything, and in the loop it turns every right first attempt into a
-revision (measured on the reference world: final accuracy fell from 40 % to 22 % after such a
-critic was promoted on F1).
+Task prompts: accuracy of greedy answers, by the task's checker where it has one (many answers
+may be right), else exact match. Critique prompts: balanced accuracy, the mean of the share of
+wrong answers caught and the share of right answers passed, at the threshold recorded with the
+version. Not F1 at catching wrong answers: where most answers are wrong, a critic that rejects
+everything scores a high F1 without judging anything, and in the loop it turns every right
+first attempt into a revision.
 """
 
 from __future__ import annotations

@@ -1,30 +1,28 @@
 """The text formats the base model was pre-trained on are exactly what the docs say."""
 
 from softloop.bench import formats
+from softloop.bench.steps import Step
 
 
 def test_formats_are_exact():
-    assert formats.solve_text("rev", "abc") == "rev:abc="
-    assert formats.judge_text("rev", "abc", "cba") == "chk rev:abc=cba?"
-    assert formats.revise_text("rev", "abc", "cab", "at 1") == "fix rev:abc=cab!at 1>"
-    assert formats.verdict(True) == "yes"
-    assert formats.verdict(False, "too short") == "no:too short"
+    assert formats.solve_text("pth", "ad;ab bd") == "pth:ad;ab bd="
+    assert formats.judge_text("pth", "ad;ab bd", "abd") == "chk pth:ad;ab bd=abd?"
+    assert formats.revise_text("pth", "ad;ab bd", "acd", "no ac") == "fix pth:ad;ab bd=acd!no ac>"
+
+
+def test_a_check_trace_marks_every_step_and_the_passing_trace_marks_them_all_pass():
+    steps = [Step("a", True), Step("ac", False), Step("cd", False), Step("d", True)]
+    assert formats.check_trace(steps) == "a+ ac- cd- d+"
+    assert formats.passing_trace([s.claim for s in steps]) == "a+ ac+ cd+ d+"
 
 
 def test_soft_prompt_templates_replace_only_the_instruction_words():
-    case = formats.case_text("rev", "abc", "cba")
+    case = formats.case_text("pth", "ad;ab bd", "abd")
     assert formats.CRITIQUE_INSTRUCTION + formats.CRITIQUE_TEMPLATE.format(input=case) == (
-        formats.judge_text("rev", "abc", "cba")
+        formats.judge_text("pth", "ad;ab bd", "abd")
     )
-    fix = formats.revise_case_text("rev", "abc", "cab", "at 1")
+    fix = formats.revise_case_text("pth", "ad;ab bd", "acd", "no ac")
     assert formats.REVISE_INSTRUCTION + formats.REVISE_TEMPLATE.format(input=fix) == (
-        formats.revise_text("rev", "abc", "cab", "at 1")
+        formats.revise_text("pth", "ad;ab bd", "acd", "no ac")
     )
-    assert "rev:" + formats.TASK_TEMPLATE.format(input="abc") == formats.solve_text("rev", "abc")
-
-
-def test_verdicts_parse():
-    assert formats.parse_verdict("yes") == (True, "")
-    assert formats.parse_verdict("no:at 3") == (False, "at 3")
-    assert formats.parse_verdict("garbage") == (False, "")
-    assert formats.YES.startswith(formats.YES_TOKEN) and formats.NO.startswith(formats.NO_TOKEN)
+    assert "pth:" + formats.TASK_TEMPLATE.format(input="ad") == formats.solve_text("pth", "ad")

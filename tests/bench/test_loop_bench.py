@@ -1,4 +1,4 @@
-"""`python -m bench.loop` end to end on a few test inputs: the documented JSON, consistent."""
+"""`python -m softloop.bench.loop` end to end on a few test inputs: the documented JSON."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""`python -m bench.reference` end to end on a handful of test inputs: the documented JSON."""
+"""`python -m softloop.bench.reference` end to end on a few test inputs: the documented JSON."""
 
 import json
 

@@ -1,11 +1,15 @@
-"""The learned critic on a real tiny model: scores from verdict probabilities, learnable."""
+"""The learned critic on a real tiny model: scores from mark probabilities, learnable."""
+
+import math
 
 import pytest
-import torch
 
-from softloop.critics import CriticFormat, CritiqueRequest, SoftPromptCritic
+from softloop.critics import CriticFormat, CritiqueRequest, SoftPromptCritic, auc, fit_threshold
+from softloop.critics.soft_prompt_critic import step_logprobs
 from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
 from tests.prompts.conftest import make_lm
+
+RIGHT = "ab"  # in these tests the right answer is always "ab"
 
 
 @pytest.fixture(scope="module")
@@ -19,36 +23,89 @@ def requests() -> list[CritiqueRequest]:
     ]
 
 
-def test_score_is_normalised_verdict_probability(lm) -> None:
+def letters(task: str, input: str, answer: str) -> list[str]:
+    """A step per letter of the answer."""
+    return list(answer)
+
+
+TRACES = CriticFormat(pass_mark="+", fail_mark="-", claims=letters)
+
+
+def test_a_single_verdict_scores_pass_against_fail_at_one_position(lm) -> None:
     prompt = SoftPrompt.from_init(lm, 4, init="vocab", kind="critique", template="{input}?")
     critic = SoftPromptCritic(lm, prompt, threshold=0.5)
     reqs = requests()
     probs = critic.pass_probability(reqs)
-    texts = [f"t:{r.input}={r.answer}" for r in reqs]
-    yes = lm.score(texts, ["yes"] * len(reqs), prompt)
-    no = lm.score(texts, ["no"] * len(reqs), prompt)
-    expected = torch.sigmoid(yes - no)
-    assert probs == pytest.approx(expected.tolist(), abs=1e-5)
+    logp = lm.next_token_logprobs([f"t:{r.input}={r.answer}" for r in reqs], prompt)
+    y, n = (lm.tokenizer.convert_tokens_to_ids(c) for c in "yn")
+    expected = [1 / (1 + math.exp(row[n] - row[y])) for row in logp.tolist()]
+    assert probs == pytest.approx(expected, abs=1e-5)
     for c, p in zip(critic.critique_batch(reqs), probs, strict=True):
         assert c.score == pytest.approx(p, abs=1e-6)
         assert c.passed == (p >= 0.5)
 
 
-def test_trained_critique_prompt_separates_right_from_wrong(lm) -> None:
-    # "Right" answers are "ab", wrong ones "ba"; the critic must learn to tell them apart and to
-    # explain a failure in the `no:<hint>` form the revise step reads.
+def test_a_trace_scores_each_mark_where_it_stands_and_multiplies_them(lm) -> None:
+    prompt = SoftPrompt.from_init(lm, 4, init="vocab", kind="critique", template="{input}?")
+    [marks] = step_logprobs(lm, prompt, ["t:0=ab"], ["a+ b+"], TRACES)
+    assert len(marks) == 2
+    plus, minus = (lm.tokenizer.convert_tokens_to_ids(c) for c in "+-")
+    for k, before in enumerate(("a", "a+ b")):
+        # The same prompt, with the trace so far moved into its template: the next token is
+        # the k-th mark.
+        shifted = SoftPrompt(
+            prompt.weight, prompt.manifest.model_copy(update={"template": "{input}?" + before})
+        )
+        [row] = lm.next_token_logprobs(["t:0=ab"], shifted).tolist()
+        assert marks[k] == pytest.approx(-math.log1p(math.exp(row[minus] - row[plus])), abs=1e-5)
+    critic = SoftPromptCritic(lm, prompt, fmt=TRACES)
+    [p] = critic.pass_probability([CritiqueRequest(task="t", input="0", answer="ab")])
+    assert p == pytest.approx(math.exp(sum(marks)), abs=1e-6)
+
+
+def test_a_trained_critique_prompt_marks_steps_and_names_the_failing_one(lm) -> None:
+    prompt = SoftPrompt.from_init(lm, 8, init="vocab", kind="critique", template="{input}?")
+    train = [
+        Example(
+            input=TRACES.render(r),
+            output=TRACES.target(
+                [(c, c == RIGHT[i]) for i, c in enumerate(r.answer)], r.answer == RIGHT, ""
+            ),
+        )
+        for r in requests()
+    ]
+    assert {e.output for e in train} == {"a+ b+", "b- a-"}
+    untrained = SoftPromptCritic(lm, prompt, fmt=TRACES).critique_batch(requests())
+    train_prompt(lm, prompt, train, config=TrainConfig(steps=150, lr=0.1, progress=False))
+    results = SoftPromptCritic(lm, prompt, fmt=TRACES).critique_batch(requests())
+    assert [c.passed for c in results] == [r.answer == RIGHT for r in requests()]
+    assert all(c.feedback in ("no a", "no b") for c in results if not c.passed)
+    assert [c.passed for c in untrained] != [c.passed for c in results]
+
+
+def test_a_single_verdict_critic_generates_its_hint(lm) -> None:
     prompt = SoftPrompt.from_init(lm, 8, init="vocab", kind="critique", template="{input}?")
     fmt = CriticFormat()
     train = [
-        Example(input=fmt.render(r), output="yes" if r.answer == "ab" else "no:swap")
+        Example(input=fmt.render(r), output=fmt.target(None, r.answer == RIGHT, "swap"))
         for r in requests()
     ]
-    untrained = SoftPromptCritic(lm, prompt).critique_batch(requests())
     train_prompt(lm, prompt, train, config=TrainConfig(steps=150, lr=0.1, progress=False))
     results = SoftPromptCritic(lm, prompt).critique_batch(requests())
-    assert [c.passed for c in results] == [r.answer == "ab" for r in requests()]
+    assert [c.passed for c in results] == [r.answer == RIGHT for r in requests()]
     assert all(c.feedback == "swap" for c in results if not c.passed)
-    assert [c.passed for c in untrained] != [c.passed for c in results]
+
+
+def test_targets_and_passing_traces_of_both_formats() -> None:
+    assert TRACES.target([("a", True), ("b", False)], False, "ignored") == "a+ b-"
+    assert TRACES.target(None, False, "") == "-"  # no step known: one unnamed step
+    assert TRACES.passing_of("a+ b- c-") == "a+ b+ c+"
+    assert TRACES.passing_trace("t", "0", "ba") == "b+ a+"
+    assert TRACES.is_pass("a+ b+") and not TRACES.is_pass("a+ b-")
+    plain = CriticFormat()
+    assert plain.target(None, False, "swap") == "no:swap" and plain.target(None, True, "") == "yes"
+    assert plain.passing_of("no:swap") == "yes" and plain.passing_trace("t", "0", "ba") == "yes"
+    assert plain.is_pass("yes") and not plain.is_pass("no:swap")
 
 
 def test_threshold_is_validated(lm) -> None:
@@ -58,6 +115,25 @@ def test_threshold_is_validated(lm) -> None:
 
 
 def test_format_shows_the_task_by_the_label_the_model_knows() -> None:
-    fmt = CriticFormat(task_labels={"reverse": "rev"})
-    assert fmt.render_parts("reverse", "abc", "cba") == "rev:abc=cba"
-    assert fmt.render_parts("sort", "ba", "ab") == "sort:ba=ab"
+    fmt = CriticFormat(task_labels={"path": "pth"})
+    assert fmt.render_parts("path", "ad;ab bd", "abd") == "pth:ad;ab bd=abd"
+    assert fmt.render_parts("sum", "3;12", "12") == "sum:3;12=12"
+
+
+def test_the_fitted_threshold_separates_what_can_be_separated() -> None:
+    probs = [0.9, 0.8, 0.7, 0.2, 0.1]
+    right = [True, True, True, False, False]
+    t = fit_threshold(probs, right)
+    assert 0.2 < t < 0.7
+    assert [p >= t for p in probs] == right
+    assert fit_threshold([0.3, 0.4], [True, True]) == 0.5  # one class only: nothing to fit
+    # Overlapping scores: the best balanced accuracy, not "fail everything".
+    t = fit_threshold([0.9, 0.6, 0.55, 0.5, 0.1], [True, False, True, False, False])
+    assert 0.1 < t <= 0.9
+
+
+def test_auc_ranks_wrong_above_right_with_ties_counting_half() -> None:
+    assert auc([0.9, 0.8, 0.1, 0.2], [True, True, False, False]) == 1.0
+    assert auc([0.1, 0.9], [True, False]) == 0.0
+    assert auc([1.0, 1.0, 1.0], [True, False, False]) == 0.5
+    assert math.isnan(auc([0.3, 0.4], [False, False]))

@@ -114,13 +114,13 @@ def test_refine_every_stops_cleanly_on_sigterm(store: Store, registered, model_d
         first_round = read_until(proc, 2, timeout=120)
         assert [line.split(" ", 2)[2].split(":")[0] for line in first_round] == ["critique", TASK]
         proc.send_signal(signal.SIGTERM)
-        t0 = time.monotonic()
-        out, err = proc.communicate(timeout=30)
+        # A bound against a hang, not a speed check: an idle worker stops at once, a busy
+        # machine may still take a while to schedule it.
+        out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert time.monotonic() - t0 < 10
     assert out.splitlines()[-1] == "stopped"
     assert "Traceback" not in err
     # It was idle: it left no job behind, and the registry is as it was.

@@ -19,13 +19,15 @@ from softloop.prompts import SoftloopError, SoftPrompt
 
 FAST = LoopConfig(max_new_tokens=4, revise_samples=1, resolve_samples=0, max_rounds=2)
 LONG = "t" * 60  # a valid name; "confidence:" + it + "@1" is longer than the critic column
+# The task prompt's confidence judges first, so the critic's name carries the task's name.
+CONFIDENT = FAST.model_copy(update={"confidence": "always"})
 
 
 def test_a_long_task_name_still_stores_the_run(lm, store: Store) -> None:
     task = SoftPrompt.from_init(lm, 4, init="vocab", name=LONG, seed=2)
     critique = SoftPrompt.from_init(lm, 4, init="vocab", name="critique", kind="critique", seed=5)
     prompts = FixedPrompts(task={LONG: task}, critique=critique)
-    graph = build_graph(lm, prompts, store=store, config=FAST)
+    graph = build_graph(lm, prompts, store=store, config=CONFIDENT)
     state = LoopState.model_validate(graph.invoke({"task": LONG, "input": "12"}))
     assert state.final_output is not None
     assert state.store_error is None and state.run_id is not None

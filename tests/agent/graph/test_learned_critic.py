@@ -1,4 +1,4 @@
-"""The loop's own critic: confidence, then a critique prompt that has shown it can judge."""
+"""The loop's own critic: a critique prompt that has shown it can judge, else confidence."""
 
 from __future__ import annotations
 
@@ -17,33 +17,45 @@ def critique(lm, **metrics: float) -> SoftPrompt:
 
 
 @pytest.mark.parametrize(
-    ("metrics", "judges"),
+    ("metrics", "name"),
     [
-        ({"dev_balanced_acc": 0.54}, False),  # bench.train_prompts' figure, at chance: left out
-        ({"critic_balanced_accuracy": 0.75}, True),  # the refiner's figure, above the bar
-        ({}, True),  # nothing recorded: the user's prompt is used as given
+        ({"dev_balanced_acc": 0.54}, "confidence:free@1"),  # at chance: left out, confidence
+        ({"critic_balanced_accuracy": 0.75}, "critique@1"),  # the refiner's figure, trusted
+        ({}, "critique@1"),  # nothing recorded: the user's prompt is used as given
     ],
 )
-def test_critique_prompt_judges_only_with_a_recorded_balanced_accuracy_above_the_bar(
-    lm, free_prompts, metrics, judges
+def test_a_trusted_critique_prompt_judges_alone_and_confidence_stands_in_for_one_that_is_not(
+    lm, free_prompts, metrics, name
 ) -> None:
     critic = learned_critic(lm, free_prompts.task, critique(lm, **metrics), LoopConfig())
-    assert critic is not None
-    assert critic.name.startswith("confidence:free@1")
-    assert ("critique@1" in critic.name) == judges
+    assert critic is not None and critic.name == name
 
 
-def test_the_bar_can_be_lowered_or_removed_and_confidence_left_out(lm, free_prompts) -> None:
+def test_the_critique_prompt_judges_at_the_threshold_recorded_with_it(lm, free_prompts) -> None:
+    strict = critique(lm, critic_threshold=0.999)
+    lenient = critique(lm, critic_threshold=0.0)
+    config = LoopConfig()
+    assert learned_critic(lm, free_prompts.task, strict, config).threshold == 0.999  # type: ignore[union-attr]
+    assert learned_critic(lm, free_prompts.task, lenient, config).threshold == 0.0  # type: ignore[union-attr]
+
+
+def test_confidence_can_judge_always_or_never_and_the_bar_can_move(lm, free_prompts) -> None:
     weak = critique(lm, dev_balanced_acc=0.54)
     for config in (
         LoopConfig(min_critique_balanced_acc=0.5),
         LoopConfig(min_critique_balanced_acc=None),
     ):
-        assert "critique@1" in learned_critic(lm, free_prompts.task, weak, config).name
+        assert learned_critic(lm, free_prompts.task, weak, config).name == "critique@1"
+    always_config = LoopConfig(confidence="always", min_critique_balanced_acc=None)
+    assert learned_critic(lm, free_prompts.task, weak, always_config).name == (
+        "confidence:free@1 + critique@1"
+    )
     # Without confidence a weak critique prompt is the only critic there is, so it judges.
-    no_confidence = LoopConfig(confidence_threshold=None)
-    assert learned_critic(lm, free_prompts.task, weak, no_confidence).name == "critique@1"
-    assert learned_critic(lm, free_prompts.task, None, no_confidence) is None
+    never = LoopConfig(confidence="never")
+    assert learned_critic(lm, free_prompts.task, weak, never).name == "critique@1"
+    assert learned_critic(lm, free_prompts.task, None, never) is None
+    assert LoopConfig().with_confidence(0).confidence == "never"
+    assert LoopConfig().with_confidence(0.8).confidence_threshold == 0.8
 
 
 def test_the_graph_stores_which_critic_judged(lm, free_prompts) -> None:
@@ -86,9 +98,14 @@ def test_a_revision_both_prompts_find_far_likelier_replaces_the_first_attempt(
     # Not likelier by the margin: the first attempt stands.
     deps = LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(switch_margin=1e6))
     assert _fallback(state, deps) == (state.attempts[0], "attempt 1: no other 1e+06 nats likelier")
-    # With a critic passed in, or no margin, its best-scored attempt is returned.
+    # With a critic passed in, a trusted critique prompt, or no margin, the best-scored attempt.
+    trusted = FixedPrompts(
+        task=const_prompts.task, critique=critique(lm), revise=const_prompts.revise
+    )
     for deps in (
         LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(), critic=always(True)),
         LoopDeps(lm=lm, source=const_prompts, config=LoopConfig(switch_margin=None)),
+        LoopDeps(lm=lm, source=trusted, config=LoopConfig(switch_margin=3.0)),
     ):
+        state = gave_up(deps.source, [("12", 0.9), ("7", 0.1)])
         assert _fallback(state, deps) == (state.attempts[0], "attempt 1: the critic's best score")
