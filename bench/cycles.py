@@ -23,13 +23,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from softloop.agent.graph import LoopConfig, LoopState
 from softloop.agent.refine import RefineConfig, RefineOutcome
+from softloop.agent.refine.evaluate import critic_scores
 from softloop.agent.setup import open_setup
+from softloop.bench import formats
+from softloop.bench.evaluation import prf
 from softloop.bench.loop import summarise
 from softloop.bench.tasks import TASKS
 from softloop.bench.world import CRITIQUE, REVISE, default_prompt_path, reference_world
@@ -48,10 +52,13 @@ class CycleConfig(BaseModel):
     eval_per_task: int = Field(default=50, ge=1, description="Test inputs per task, per cycle.")
     label_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
     weak_examples: int = Field(default=8, ge=1, description="Examples the weak prompts saw.")
-    # 8 examples x 120 steps from random init: 24 % first attempts on reverse and sort (the
-    # quick demo's cycle 0), weak enough to leave room and strong enough to give near-misses
-    # that the revise step can fix (from 0 % the loop has nothing to build on).
+    # A few examples and steps from random init: weak enough to leave room, strong enough to
+    # give near-misses the revise step can fix (from nothing the loop has nothing to build on).
     weak_steps: int = Field(default=120, ge=1)
+    # The critique prompt starts as the base model's own judge, untuned ("weak": the words
+    # `chk ` as embeddings, not trained on its answers), so that the refiner has a critic to
+    # improve from the stored feedback; "shipped" starts from the tuned default.
+    critique_start: Literal["weak", "shipped"] = "weak"
     max_rounds: int = Field(default=3, ge=1)
     refine: RefineConfig = RefineConfig(min_new_feedback=4, steps=120, lr=2e-2)
     seed: int = 0
@@ -63,6 +70,10 @@ class CycleRow(BaseModel):
     final_acc: float
     mean_rounds: float
     critic_f1: float
+    # The critic's F1 at catching wrong answers among this cycle's traffic (the oracle judges
+    # them here, for the report; the store never sees that truth).
+    traffic_critic_f1: float | None = None
+    critic: str = ""  # which critic judged the traffic
     promoted: list[str] = Field(default_factory=list)
     rejected: list[str] = Field(default_factory=list)
     # Task → first-attempt accuracy on its test inputs.
@@ -78,12 +89,14 @@ class Cycles:
 
     def __init__(self, db_url: str, home: Path, config: CycleConfig, progress: bool = True):
         self.config, self.progress = config, progress
-        # The shipped critique and revise prompts; the task prompts start weak (`prepare`).
+        # The shipped revise prompt; the task prompts (and by default the critique prompt)
+        # start weak (`prepare`).
+        shipped = (CRITIQUE, REVISE) if config.critique_start == "shipped" else (REVISE,)
         self.setup = open_setup(
             db_url=db_url,
             home=home,
             world=reference_world(),
-            defaults=(CRITIQUE, REVISE),
+            defaults=shipped,
             auto_upgrade=True,
         )
         self.lm, self.store, self.registry = self.setup.lm, self.setup.store, self.setup.registry
@@ -99,11 +112,37 @@ class Cycles:
     # --- setting the scene ---------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Weak task prompts as the first active versions, once per store."""
+        """Weak task prompts (and critique prompt) as the first active versions, once per store."""
         for name in self.config.tasks:
             if self.store.list_prompt_versions(name):
                 continue
             self.registry.register(self.weak_prompt(name), status="active")
+        if not self.store.list_prompt_versions(CRITIQUE):
+            critique = self.weak_critique()
+            self.registry.register(critique, status="active", metrics=critique.manifest.metrics)
+
+    def weak_critique(self) -> SoftPrompt:
+        """The base model's judge, untuned: `chk `'s own embeddings, judging at 1/2.
+
+        Its balanced accuracy on the world's critique eval set (own answers of the weak task
+        prompts) is recorded, so the loop trusts it only if it clears the bar.
+        """
+        prompt = SoftPrompt.from_init(
+            self.lm,
+            len(formats.CRITIQUE_INSTRUCTION),
+            init="text",
+            text=formats.CRITIQUE_INSTRUCTION,
+            name=CRITIQUE,
+            kind="critique",
+            template=formats.CRITIQUE_TEMPLATE,
+            seed=self.config.seed,
+        )
+        scores = critic_scores(self.lm, prompt, self.setup.eval_sets.critique, self.setup.format())
+        prompt.manifest.metrics.update(
+            {"critic_balanced_accuracy": scores.balanced_accuracy, "critic_threshold": 0.5}
+        )
+        prompt.manifest.extra["note"] = "weak start: the base model's judge, untuned"
+        return prompt
 
     def weak_prompt(self, name: str) -> SoftPrompt:
         shipped = SoftPrompt.load(default_prompt_path(name), lm=self.lm)
@@ -124,7 +163,7 @@ class Cycles:
 
     # --- one cycle -----------------------------------------------------------------------
 
-    def traffic(self, cycle: int) -> int:
+    def traffic(self, cycle: int) -> list[LoopState]:
         """Train-split requests through the stored loop; an oracle labels a few of them."""
         cfg = self.config
         per_task = max(1, cfg.requests_per_cycle // len(cfg.tasks))
@@ -134,11 +173,10 @@ class Cycles:
             for x, _ in TASKS[name].split("train", per_task, seed=1000 + cycle)
         ]
         self.rng.shuffle(requests)
-        stored = 0
-        for state in self._through(self.graph, requests, f"cycle {cycle} traffic"):
+        states = self._through(self.graph, requests, f"cycle {cycle} traffic")
+        for state in states:
             if state.run_id is None:
                 continue
-            stored += 1
             if self.rng.random() < cfg.label_fraction:
                 task = TASKS[state.task]
                 final = state.final_output or ""
@@ -146,7 +184,7 @@ class Cycles:
                 # Many answers may be right: a right one stands; a wrong one gets one that is.
                 right = final if correct else task.solve(state.input)
                 self.store.add_label(state.run_id, correct, answer=right, source="oracle")
-        return stored
+        return states
 
     def _through(self, graph, requests: list[dict], desc: str) -> list[LoopState]:
         """Run requests concurrently in chunks (a progress bar step per chunk).
@@ -192,10 +230,13 @@ class Cycles:
         yield self._row(0, first, [], 0, time.perf_counter() - t0)
         for cycle in range(1, self.config.cycles + 1):
             t0 = time.perf_counter()
-            stored = self.traffic(cycle)
+            states = self.traffic(cycle)
             outcomes = self.refine()
             report = self.measure(cycle)
-            yield self._row(cycle, report, outcomes, stored, time.perf_counter() - t0)
+            row = self._row(cycle, report, outcomes, sum(s.run_id is not None for s in states), 0)
+            row.traffic_critic_f1, row.critic = _critic_on(states)
+            row.seconds = time.perf_counter() - t0
+            yield row
 
     @staticmethod
     def _row(
@@ -218,3 +259,14 @@ class Cycles:
             runs_stored=stored,
             seconds=seconds,
         )
+
+
+def _critic_on(states: list[LoopState]) -> tuple[float | None, str]:
+    """(F1 of the critic's verdicts at catching wrong attempts, the critic's name)."""
+    judged = [(s.task, s.input, a) for s in states for a in s.attempts]
+    if not judged:
+        return None, ""
+    wrong = [not TASKS[t].check(x, a.output) for t, x, a in judged]
+    flagged = [not a.critique.passed for _, _, a in judged]
+    names = {a.critique.critic.replace(f"{t}@", "TASK@") for t, _, a in judged}
+    return prf(flagged, wrong)["f1"], ", ".join(sorted(names))

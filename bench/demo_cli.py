@@ -55,6 +55,7 @@ def demo(
         softloop demo --quick
         softloop history --db sqlite:///softloop-demo/softloop.db
     """
+    from softloop.agent.store.engine import safe_url
     from softloop.bench.cycles import CycleConfig, CycleRow, Cycles
 
     overrides: dict = dict(QUICK) if quick else {}
@@ -71,32 +72,39 @@ def demo(
             f"{db_file} exists from an earlier demo; pass another --out or delete it"
         )
     url = db_url or f"sqlite:///{db_file.resolve()}"
-    click.echo(f"softloop demo: {config.cycles} cycles over {', '.join(config.tasks)}; store {url}")
+    # Printed and written with the password masked: a report is shared, a terminal is watched.
+    shown = safe_url(url)
+    tasks = ", ".join(config.tasks)
+    click.echo(f"softloop demo: {config.cycles} cycles over {tasks}; store {shown}")
     engine = Cycles(url, out_dir, config)
     rows: list[CycleRow] = []
-    header = f"{'cycle':>5}  {'first':>6}  {'final':>6}  {'rounds':>6}  {'critic F1':>9}  promoted"
+    header = (
+        f"{'cycle':>5}  {'first':>6}  {'final':>6}  {'rounds':>6}  {'critic F1':>9}"
+        f"  {'traffic F1':>10}  promoted"
+    )
     try:
         for row in engine.run():
             if not rows:
                 click.echo(header)
             rows.append(row)
             promoted = ", ".join(row.promoted) or "-"
+            traffic = "-" if row.traffic_critic_f1 is None else f"{row.traffic_critic_f1:.2f}"
             click.echo(
                 f"{row.cycle:>5}  {row.first_attempt_acc:6.1%}  {row.final_acc:6.1%}  "
-                f"{row.mean_rounds:6.2f}  {row.critic_f1:9.2f}  {promoted}"
+                f"{row.mean_rounds:6.2f}  {row.critic_f1:9.2f}  {traffic:>10}  {promoted}"
             )
     except KeyboardInterrupt:
         done = rows[-1].cycle if rows else "none"
         click.echo(
             f"\ninterrupted; completed cycles: {done}. Every stored run is complete "
-            f"(one transaction each); review them with: softloop history --db {url}",
+            f"(one transaction each); review them with: softloop history --db {shown}",
             err=True,
         )
         raise SystemExit(130) from None
     finally:
         report = {
             "config": config.model_dump(mode="json"),
-            "db": url,
+            "db": shown,
             "cycles": [r.model_dump() for r in rows],
         }
         (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -105,9 +113,9 @@ def demo(
         engine.store.close()
     click.echo(f"\nreport: {out_dir / 'report.json'}\nchart:  {out_dir / 'improvement.png'}")
     click.echo("review what happened:")
-    click.echo(f"  softloop history --db {url}")
-    click.echo(f"  softloop show RUN_ID --db {url}")
-    click.echo(f"  softloop prompts list --db {url}")
+    click.echo(f"  softloop history --db {shown}")
+    click.echo(f"  softloop show RUN_ID --db {shown}")
+    click.echo(f"  softloop prompts list --db {shown}")
 
 
 def plot(rows: list, path: Path) -> None:

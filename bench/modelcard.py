@@ -63,9 +63,9 @@ def evaluate_model(model, tok, n: int) -> dict:
 
 _CARD = """# softloop reference base model
 
-A character-level Llama pre-trained from scratch by `python -m bench.pretrain` on the reference
-tasks (`bench/tasks.py`) in the text formats of `bench/formats.py`. It exists so that softloop
-runs offline; it is not a general language model.
+A character-level Llama pre-trained from scratch by `python -m softloop.bench.pretrain` on the
+reference tasks (`bench/tasks.py`) in the text formats of `bench/formats.py`. It exists so that
+softloop runs offline; it is not a general language model.
 
 ## Model
 - Llama, hidden {hidden}, {layers} layers, {heads} heads, MLP {mlp}, tied embeddings,
