@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from softloop.agent.world import World, WorldTask
 from softloop.bench import formats
 from softloop.bench.tasks import TASKS, Task
-from softloop.critics.soft_prompt_critic import CriticFormat
 from softloop.prompts.errors import SoftloopError
+
+if TYPE_CHECKING:
+    from softloop.critics.soft_prompt_critic import CriticFormat
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 CRITIQUE = "critique"  # name of the default critique prompt
@@ -94,6 +97,7 @@ def reference_world() -> World:
 
 def critic_format() -> CriticFormat:
     """How the reference model's critique prompt reads a case and writes its check trace."""
+    from softloop.critics.soft_prompt_critic import CriticFormat  # not needed to read tasks
 
     def claims(task: str, x: str, a: str) -> list[str]:
         return [s.claim for s in TASKS[task].steps(x, a)] if task in TASKS else [""]
