@@ -94,22 +94,51 @@ def build_model(cfg: PretrainConfig, vocab_size: int) -> LlamaForCausalLM:
     return LlamaForCausalLM(config)
 
 
+# A judge learns from its marks only: the claims between them are copies of the answer, which a
+# critic teacher-forces and never asks the model to write. A failing mark weighs more because
+# most steps of most answers hold, and a judge that always says "+" is what a plain loss finds
+# first.
+PASS_WEIGHT, FAIL_WEIGHT = 1.0, 3.0
+
+
 def encode_batch(examples: list[mixture.Example], vocab: dict[str, int]):
-    """Right-padded (input_ids, labels); loss only on the target and EOS.
+    """Right-padded (input_ids, labels, weights): loss on the target and EOS, and in a judge's
+    target on its marks only, weighted.
 
     No attention mask is needed: padding sits after every real token and attention is causal.
     """
     bos, eos, pad, unk = vocab["<bos>"], vocab["<eos>"], vocab["<pad>"], vocab["<unk>"]
-    rows, labels = [], []
+    marks = {formats.PASS_MARK: PASS_WEIGHT, formats.FAIL_MARK: FAIL_WEIGHT}
+    rows, labels, weights = [], [], []
     for q, t in examples:
         qi = [bos] + [vocab.get(c, unk) for c in q]
         ti = [vocab.get(c, unk) for c in t] + [eos]
+        if q.startswith(formats.CRITIQUE_INSTRUCTION):
+            w = [marks.get(c, 0.0) for c in t] + [1.0]
+        else:
+            w = [1.0] * len(ti)
         rows.append(qi + ti)
-        labels.append([-100] * len(qi) + ti)
+        target = [tok if wt else -100 for tok, wt in zip(ti, w, strict=True)]
+        labels.append([-100] * len(qi) + target)
+        weights.append([0.0] * len(qi) + w)
     T = max(map(len, rows))
     ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows])  # (B, T)
     lab = torch.tensor([r + [-100] * (T - len(r)) for r in labels])  # (B, T)
-    return ids, lab
+    wts = torch.tensor([r + [0.0] * (T - len(r)) for r in weights])  # (B, T)
+    return ids, lab, wts
+
+
+def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor):
+    """Mean next-token cross-entropy over labelled positions, each weighted."""
+    logits, labels, weights = logits[:, :-1], labels[:, 1:], weights[:, 1:]  # t predicts t+1
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        labels.reshape(-1),
+        ignore_index=-100,
+        reduction="none",
+    )
+    w = weights.reshape(-1) * (labels.reshape(-1) != -100)
+    return (ce * w).sum() / w.sum().clamp(min=1e-9)
 
 
 def sample_own(
@@ -186,10 +215,10 @@ def pretrain(cfg: PretrainConfig, out: Path, progress: bool = True) -> dict:
                 print(f"step {step}: own outputs (right, wrong) {own.counts()}", flush=True)
         if not queue:
             queue = _bucketed(rng, mix, own, cfg)
-        ids, lab = encode_batch(queue.pop(), vocab)
+        ids, lab, wts = encode_batch(queue.pop(), vocab)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        loss = model(input_ids=ids, labels=lab).loss
+        loss = weighted_loss(model(input_ids=ids).logits, lab, wts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -216,7 +216,10 @@ def add(directory, active, name, kind, model_path, db_url):
     from softloop.agent.cli.run import open_for_cli
     from softloop.prompts import SoftPrompt
     from softloop.prompts.manifest import PromptKind
+    from softloop.prompts.names import check_name
 
+    if name is not None:
+        check_name(name, "prompt name")  # before loading anything
     setup = open_for_cli(model_path, db_url)
     try:
         prompt = SoftPrompt.load(directory, lm=setup.lm)

@@ -4,7 +4,8 @@ A thin layer over `agent.refine.Refiner`. `--once` is for cron, a Kubernetes Cro
 one line per prompt, exit 0, non-zero if any refinement failed. `--every` is a long-running
 worker. In both, SIGTERM or SIGINT asks the refiner to stop after the current job (a job still
 training is abandoned without promotion, and its lease released); a second signal quits at once,
-and the job's lease then expires after `lease_ttl_s`.
+and the job's lease then expires after `--lease-ttl` (renewed on a heartbeat while a job runs,
+so a long training run keeps it; a refiner killed outright is taken over within that time).
 
 Known limitation: a job stops at the end of its training run, not mid-way (`train_prompt` has no
 cancel hook), so with many steps on a big model the first signal can take a while to act.
@@ -25,18 +26,19 @@ import click
 
 from softloop.agent.cli.options import db_option, echo_json, json_option, model_option
 from softloop.prompts.errors import SoftloopError
+from softloop.prompts.names import check_name
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, option: str = "--every") -> float:
     """'30s', '10m', '1h', '1d' or plain seconds → seconds (> 0)."""
     match = _DURATION.match(text.lower())
     seconds = float(match[1]) * _SECONDS[match[2]] if match else 0.0
     if seconds <= 0:
         raise click.BadParameter(
-            f"{text!r} is not a duration; use e.g. 30s, 10m, 1h", param_hint="'--every'"
+            f"{text!r} is not a duration; use e.g. 30s, 10m, 1h", param_hint=f"'{option}'"
         )
     return seconds
 
@@ -112,11 +114,18 @@ def _stop_on_signals(refiner):
     default=None,
     help="New feedback rows needed before a retrain (default: 20).",
 )
+@click.option(
+    "--lease-ttl",
+    default=None,
+    metavar="DURATION",
+    help="How long a refiner's lease on a prompt lasts without renewal (renewed while it "
+    "works); a crashed refiner's prompt is taken over after this. Default: 15m.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress and full tracebacks.")
 @model_option
 @db_option
 @json_option
-def refine(once, every, names, min_feedback, verbose, model_path, db_url, as_json):
+def refine(once, every, names, min_feedback, lease_ttl, verbose, model_path, db_url, as_json):
     """Retrain prompts on stored feedback; promote a candidate only if it beats the active one.
 
     Prints one line per prompt: promoted, rejected, skipped (and why) or failed. Several
@@ -127,11 +136,15 @@ def refine(once, every, names, min_feedback, verbose, model_path, db_url, as_jso
       softloop refine --once                      # from cron: */10 * * * *
       softloop refine --every 10m                 # a worker; stops cleanly on SIGTERM
       softloop refine --once --names reverse,critique --min-feedback 50 --json
+      softloop refine --every 10m --lease-ttl 2m  # a crashed worker's prompts free in 2m
     """
     if once == (every is not None):
         raise click.UsageError("give exactly one of --once or --every DURATION")
     every_s = parse_duration(every) if every is not None else None
+    ttl_s = parse_duration(lease_ttl, "--lease-ttl") if lease_ttl is not None else None
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    for name in wanted or ():
+        check_name(name, "prompt name")
 
     from softloop.agent.cli.run import open_for_cli
     from softloop.agent.refine import RefineConfig
@@ -139,7 +152,12 @@ def refine(once, every, names, min_feedback, verbose, model_path, db_url, as_jso
     with _logging(verbose):
         setup = open_for_cli(model_path, db_url)
         try:
-            config = RefineConfig(min_new_feedback=min_feedback) if min_feedback else None
+            overrides = {
+                key: value
+                for key, value in (("min_new_feedback", min_feedback), ("lease_ttl_s", ttl_s))
+                if value is not None
+            }
+            config = RefineConfig.model_validate(overrides) if overrides else None
             refiner = setup.refiner(config=config, names=wanted)
             if every_s is None:
                 _once(refiner, as_json)

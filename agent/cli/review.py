@@ -2,7 +2,8 @@
 
 A thin layer over `agent.store.Store`: parse options, call one method, print a table, a
 trajectory or JSON. Problems a user can fix (an unknown run id, a bad date, an unreachable
-database) arrive as `SoftloopError`s and the entry point prints them as one line.
+database) arrive as `SoftloopError`s and the entry point prints them as one line. Stored text is
+printed through `printable` (agent/cli/text.py): nothing a request carried acts on the terminal.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from softloop.agent.cli.options import compose, db_option, echo_json, json_option
+from softloop.agent.cli.text import printable
 from softloop.agent.vocabulary import STORED_RUN_STATUSES
 from softloop.prompts.errors import SoftloopError
 
@@ -96,7 +98,7 @@ def _filters(task, status, since, until, prompt_version, search) -> dict:
 
 
 def _cut(text: str | None, width: int) -> str:
-    text = "" if text is None else text.replace("\n", "⏎")
+    text = printable(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -150,7 +152,7 @@ def history(task, status, since, until, prompt_version, search, limit, offset, a
         [
             r.id.hex[:8],
             _when(r.created_at)[:16],
-            r.task,
+            printable(r.task),
             r.status,
             str(r.rounds),
             _cut(r.input, 28),
@@ -175,32 +177,32 @@ def render_run(run) -> str:
     prompts = ", ".join(f"{n}@{v}" for n, v in sorted(run.prompt_versions.items())) or "-"
     out = [
         f"run {run.id}",
-        f"  task {run.task}  ·  {_when(run.created_at)} UTC  ·  prompts {prompts}",
-        f"input: {run.input}",
+        f"  task {printable(run.task)}  ·  {_when(run.created_at)} UTC  ·  prompts "
+        + printable(prompts),
+        f"input: {printable(run.input)}",
     ]
     for a in run.attempts:
         bits = [f"attempt {a.round}"]
         if a.prompt_name:
+            name = printable(a.prompt_name)
             bits.append(
-                f"[{a.prompt_name}@{a.prompt_version}]"
-                if a.prompt_version is not None
-                else f"[{a.prompt_name}]"
+                f"[{name}@{a.prompt_version}]" if a.prompt_version is not None else f"[{name}]"
             )
         if a.latency_s is not None:
             bits.append(f"{a.latency_s:.2f} s")
         if a.oracle_correct is not None:
             bits.append("oracle: " + ("right" if a.oracle_correct else "wrong"))
         out.append("  ".join(bits))
-        out.append(f"  → {a.output}")
+        out.append(f"  → {printable(a.output)}")
         for c in a.critiques:
             score = f" {c.score:.2f}" if c.score is not None else ""
-            feedback = f": {c.feedback}" if c.feedback else ""
-            out.append(f"    {_verdict(c.verdict)}{score}  {c.critic}{feedback}")
-    out.append(f"final: {run.final_output if run.final_output is not None else '-'}")
+            feedback = f": {printable(c.feedback)}" if c.feedback else ""
+            out.append(f"    {_verdict(c.verdict)}{score}  {printable(c.critic)}{feedback}")
+    out.append(f"final: {printable(run.final_output) if run.final_output is not None else '-'}")
     out.append(f"status: {run.status} after {run.rounds} round{'s' * (run.rounds != 1)}{took}")
     for lb in run.labels:
-        answer = f", answer {lb.answer!r}" if lb.answer is not None else ""
-        who = f"{lb.author} ({lb.source})" if lb.author else lb.source
+        answer = f", answer {printable(repr(lb.answer))}" if lb.answer is not None else ""
+        who = f"{printable(lb.author)} ({lb.source})" if lb.author else lb.source
         verdict = "correct" if lb.correct else "incorrect"
         out.append(f"label: {verdict}{answer}, by {who}, {_when(lb.created_at)} UTC")
     return "\n".join(out)

@@ -2,7 +2,10 @@
 
 A thin layer over `agent.setup`: open the world, check the task, invoke the graph once, print the
 trajectory (or the final state as JSON). A store outage does not fail the command: the answer
-stands and the warning says where the run was spooled.
+stands and the warning says where the run was spooled. Nor does a database that cannot be
+reached at all: the loop answers with the prompt versions last seen active (or the world's
+shipped prompts), says so in one `warning:` line, and spools the run without waiting out the
+store's retries; `softloop db replay` (or the next run that reaches the database) stores it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from softloop.agent.cli.options import (
     json_option,
     model_option,
 )
+from softloop.agent.cli.text import printable
 
 
 @click.command()
@@ -50,6 +54,7 @@ def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
       softloop run --model ./my-model --task summarise "some text"
     """
     from softloop.agent.graph import LoopConfig, LoopState
+    from softloop.agent.graph.recording import Unreachable
 
     setup = open_for_cli(model_path, db_url)
     # The loop logs a failed store write; this command prints it once, as a warning, below.
@@ -62,7 +67,10 @@ def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
         config = LoopConfig()
         if confidence is not None:
             config = config.model_copy(update={"confidence_threshold": confidence or None})
-        final = LoopState.model_validate(setup.graph(config=config).invoke(state))
+        # Found unreachable already: spool at once rather than retry for half a minute.
+        sink = {"store": Unreachable(setup.offline)} if setup.offline else {}
+        final = LoopState.model_validate(setup.graph(config=config, **sink).invoke(state))
+        offline = setup.offline
     finally:
         logging.getLogger("softloop.loop").removeHandler(muted)
         setup.close()
@@ -70,8 +78,25 @@ def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
         echo_json(final.model_dump(mode="json"))
     else:
         click.echo(render_state(final))
-    if final.store_error:
+    if offline and final.store_error:
+        click.echo(f"warning: {offline_note(offline, final)}", err=True)
+    elif final.store_error:
         click.echo(f"warning: {final.store_error}", err=True)
+
+
+def offline_note(reason: str, final) -> str:
+    """One line: the database was down, which prompts answered, where the run waits."""
+    from softloop.agent.registry import SHIPPED
+    from softloop.agent.store.spool import spool_path
+
+    versions = final.selection.versions() if final.selection else {}
+    shipped = any(v == SHIPPED for v in versions.values())
+    used = ", ".join(f"{n}@{v}" for n, v in sorted(versions.items()))
+    source = "the shipped prompts" if shipped else "the prompt versions last seen active"
+    return (
+        f"{reason.rstrip('.')}; answered with {source} ({used}) and saved the run to "
+        f"{spool_path()} (`softloop db replay` stores it)"
+    )
 
 
 def open_for_cli(model_path: str | None, db_url: str | None):
@@ -89,7 +114,7 @@ def render_state(state) -> str:
     """The trajectory of a finished run, as `softloop show` prints a stored one."""
     sel = state.selection
     prompts = ", ".join(f"{n}@{v}" for n, v in sorted(sel.versions().items())) if sel else "-"
-    out = [f"task {state.task}  ·  prompts {prompts}", f"input: {state.input}"]
+    out = [f"task {state.task}  ·  prompts {prompts}", f"input: {printable(state.input)}"]
     for a in state.attempts:
         bits = [f"attempt {a.round}", f"[{a.prompt}]", f"{a.model_seconds:.2f} s"]
         if a.n_candidates > 1:
@@ -97,17 +122,17 @@ def render_state(state) -> str:
         if a.oracle_correct is not None:
             bits.append("oracle: " + ("right" if a.oracle_correct else "wrong"))
         c = a.critique
-        feedback = f": {c.feedback}" if c.feedback else ""
+        feedback = f": {printable(c.feedback)}" if c.feedback else ""
         verdict = "PASS" if c.passed else "FAIL"
         out += [
             "  ".join(bits),
-            f"  → {a.output}",
-            f"    {verdict} {c.score:.2f}  {c.critic}{feedback}",
+            f"  → {printable(a.output)}",
+            f"    {verdict} {c.score:.2f}  {printable(c.critic)}{feedback}",
         ]
     rounds = len(state.attempts)
     took = f", {state.latency_s:.2f} s" if state.latency_s is not None else ""
     reason = getattr(state, "final_reason", None)  # stored runs do not keep it
-    final = state.final_output if state.final_output is not None else "-"
+    final = printable(state.final_output) if state.final_output is not None else "-"
     out.append(f"final: {final}" + (f"  ({reason})" if reason else ""))
     out.append(f"status: {state.status} after {rounds} round{'s' * (rounds != 1)}{took}")
     if state.run_id:

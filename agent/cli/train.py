@@ -81,6 +81,13 @@ def train(
     """
     if init == "text" and not init_text:
         raise click.UsageError("--init text needs --init-text 'INSTRUCTION'; or use --init vocab")
+    from softloop.prompts.names import InvalidNameError, check_name
+
+    try:
+        check_name(name or out_dir.name, "prompt name")
+    except InvalidNameError as err:
+        hint = "" if name else " (taken from the --out directory; pass --name)"
+        raise click.ClickException(f"{err}{hint}") from None
     from softloop.agent.setup import load_model
     from softloop.prompts import SoftPrompt, TrainConfig, read_jsonl, train_prompt
     from softloop.prompts.soft_prompt import InitStrategy

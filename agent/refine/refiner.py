@@ -2,10 +2,10 @@
 
 One refinement of one prompt name:
 
-    enough new feedback? ─no─> skipped
-        │ yes
     lease the name in the database ─taken─> skipped (another refiner is on it)
-        │
+        │                         (renewed on a heartbeat from here on)
+    enough new feedback? ─no─> skipped (the lease released)
+        │ yes
     warm-start a candidate from the active version, train it on the stored feedback
         │
     score candidate and active on the same held-out set (fixed split + held-out feedback)
@@ -15,8 +15,14 @@ One refinement of one prompt name:
     register the candidate: active if it beats the active version by `margin`, else rejected
 
 Every candidate is kept as a version with its parent, data size and metrics. A refiner killed
-at any point leaves the active version untouched: the candidate's file is written before its
-row, and its row becomes active in one transaction (see agent/registry.py).
+at any point leaves the active version untouched: the candidate's files and row are committed
+in one transaction (see agent/registry.py), and a promotion is a single transaction too.
+
+The lease is taken before the (possibly large) dataset is read, so refiners that lose the race
+read nothing. While a job runs, a heartbeat thread renews the lease every third of
+`lease_ttl_s`; if a renewal is refused (another refiner took the name over after a stall) or
+none succeeds for a whole `lease_ttl_s`, training stops and nothing is registered. Every job row
+is closed, whatever happens: succeeded, failed, abandoned, or (nothing to do) released.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from softloop.agent.refine.config import RefineConfig
 from softloop.agent.refine.data import Dataset, HintFn, critique_dataset, task_dataset
 from softloop.agent.refine.evaluate import critic_scores, task_accuracy
 from softloop.agent.registry import PromptRegistry
-from softloop.agent.store import PromptVersion, Store
+from softloop.agent.store import PromptVersion, RefineJob, Store
 from softloop.critics import CriticFormat
 from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 
@@ -116,6 +122,50 @@ def gate(
     return True, ""
 
 
+class LeaseHeartbeat:
+    """Renews a job's lease every third of its ttl on a thread, while the `with` block runs.
+
+    `lost` is set when a renewal is refused (the lease expired and may have been taken over) or
+    when no renewal has succeeded for a whole ttl (the database unreachable): whoever holds the
+    lease now, it may no longer be this job, so the job must stop and register nothing.
+    """
+
+    def __init__(self, store: Store, job: RefineJob, owner: str, ttl_s: float) -> None:
+        self.store, self.job_id, self.owner, self.ttl_s = store, job.id, owner, ttl_s
+        self.lost = threading.Event()
+        self.renewals = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"softloop-lease-{job.id}", daemon=True
+        )
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        last_ok = time.monotonic()
+        while not self._done.wait(self.ttl_s / 3):
+            try:
+                renewed = self.store.renew_lease(self.job_id, self.owner, self.ttl_s)
+            except Exception as err:  # the store's retries gave up; the lease may still hold
+                log.warning("could not renew the lease of refine job %s (%s)", self.job_id, err)
+                if time.monotonic() - last_ok >= self.ttl_s:
+                    self.lost.set()
+                    return
+                continue
+            if not renewed:
+                log.warning("refine job %s lost its lease; stopping it", self.job_id)
+                self.lost.set()
+                return
+            self.renewals += 1
+            last_ok = time.monotonic()
+
+
 class Refiner:
     """Refines every registered prompt of the configured kinds; safe to run many at once."""
 
@@ -140,6 +190,7 @@ class Refiner:
         self.names = list(names) if names is not None else None
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stop = threading.Event()
+        self._lease_lost = threading.Event()  # set by the running job's heartbeat
         self._thread: threading.Thread | None = None
 
     # --- one pass ------------------------------------------------------------------------
@@ -171,6 +222,45 @@ class Refiner:
         row, prompt = active
         if row.kind not in self.config.kinds:
             return RefineOutcome(name=name, action="skipped", reason=f"kind {row.kind} not refined")
+        job = self.store.try_acquire_lease(name, self.owner, self.config.lease_ttl_s)
+        if job is None:
+            return RefineOutcome(
+                name=name, action="skipped", reason="another refiner holds the lease"
+            )
+        closed = False
+
+        def close(status: str, **fields: Any) -> None:
+            nonlocal closed
+            if status == "released":
+                self.store.release_lease(job.id, self.owner)
+            else:
+                self.store.finish_job(job.id, status, **fields)
+            closed = True
+
+        heartbeat = LeaseHeartbeat(self.store, job, self.owner, self.config.lease_ttl_s)
+        self._lease_lost = heartbeat.lost
+        try:
+            with heartbeat:
+                return self._refine_leased(job, row, prompt, t0, close)
+        except BaseException as err:
+            if not closed:
+                try:
+                    status = "failed" if isinstance(err, Exception) else "abandoned"
+                    close(status, error=f"{type(err).__name__}: {err}")
+                except Exception:  # the database is gone too: the lease runs out by itself
+                    log.exception("could not close refine job %s", job.id)
+            if isinstance(err, Exception):
+                log.exception("refining %s failed", name)
+                return RefineOutcome(name=name, action="failed", reason=str(err))
+            raise
+        finally:
+            self._lease_lost = threading.Event()
+
+    def _refine_leased(
+        self, job: RefineJob, row: PromptVersion, prompt: SoftPrompt, t0: float, close: Any
+    ) -> RefineOutcome:
+        """The refinement itself, holding the lease; `close(status, ...)` ends the job row."""
+        name = row.name
         data = self._dataset(row)
         trust: dict[str, Any] = (
             {
@@ -182,6 +272,7 @@ class Refiner:
             else {}
         )
         if data.new_rows < self.config.min_new_feedback:
+            close("released")
             return RefineOutcome(
                 name=name,
                 action="skipped",
@@ -192,27 +283,20 @@ class Refiner:
                 ),
                 **trust,
             )
-        job = self.store.try_acquire_lease(name, self.owner, self.config.lease_ttl_s)
-        if job is None:
-            return RefineOutcome(
-                name=name, action="skipped", reason="another refiner holds the lease"
-            )
-        try:
-            outcome, candidate = self._train_and_gate(row, prompt, data)
-        except Exception as err:
-            self.store.finish_job(job.id, "failed", error=f"{type(err).__name__}: {err}")
-            log.exception("refining %s failed", name)
-            return RefineOutcome(name=name, action="failed", reason=str(err))
+        outcome, candidate = self._train_and_gate(row, prompt, data)
         outcome.seconds = time.perf_counter() - t0
         outcome = outcome.model_copy(update=trust)
         if outcome.action == "abandoned":
-            self.store.finish_job(job.id, "abandoned", error=outcome.reason)
+            close("abandoned", error=outcome.reason)
             return outcome
-        if not self.store.renew_lease(job.id, self.owner, self.config.lease_ttl_s):
+        if self._lease_lost.is_set() or not self.store.renew_lease(
+            job.id, self.owner, self.config.lease_ttl_s
+        ):
             outcome.action, outcome.reason = "abandoned", "lost the lease while training"
+            close("abandoned", error=outcome.reason)
             return outcome
         self._register(outcome, row, candidate)
-        self.store.finish_job(job.id, "succeeded", metrics=outcome.model_dump(mode="json"))
+        close("succeeded", metrics=outcome.model_dump(mode="json"))
         return outcome
 
     def _dataset(self, row: PromptVersion) -> Dataset:
@@ -240,10 +324,13 @@ class Refiner:
             config=TrainConfig(
                 steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, progress=False
             ),
-            should_stop=self._stop.is_set,
+            should_stop=self._should_stop,
         )
-        if report.cancelled or self._stop.is_set():
-            stopping = RefineOutcome(name=row.name, action="abandoned", reason="refiner stopping")
+        if report.cancelled or self._should_stop():
+            why = "lost the lease while training" if self._lease_lost.is_set() else None
+            stopping = RefineOutcome(
+                name=row.name, action="abandoned", reason=why or "refiner stopping"
+            )
             return stopping, candidate
         metric = "critic_balanced_accuracy" if row.kind == "critique" else "accuracy"
         (before, active_alarm), (after, alarm) = (
@@ -262,6 +349,9 @@ class Refiner:
             n_eval=len(evalset),
         )
         return outcome, candidate
+
+    def _should_stop(self) -> bool:
+        return self._stop.is_set() or self._lease_lost.is_set()
 
     def _score(
         self, prompt: SoftPrompt, kind: str, evalset: Sequence[Example]
