@@ -7,6 +7,7 @@ on stderr, and spools the run, which `softloop db replay` stores once the databa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -81,10 +82,8 @@ class Proxy:
         self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept(); close alone would not
         self.listener.close()
         for s in self.open:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
 
