@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
+
+if TYPE_CHECKING:
+    from softloop.prompts.soft_prompt import SoftPrompt
 
 IGNORE = -100  # label of positions that carry no loss, as Hugging Face models expect
 
@@ -32,10 +35,15 @@ class Row:
     prompt: torch.Tensor | None
     text_ids: list[int]
     target_ids: list[int]
+    # The prompt the virtual tokens came from: what a cached prefix is looked up by.
+    source: SoftPrompt | None = None
+
+    @property
+    def n_prompt(self) -> int:
+        return 0 if self.prompt is None else int(self.prompt.shape[0])
 
     def __len__(self) -> int:
-        n_prompt = 0 if self.prompt is None else self.prompt.shape[0]
-        return len(self.prefix_ids) + n_prompt + len(self.text_ids) + len(self.target_ids)
+        return len(self.prefix_ids) + self.n_prompt + len(self.text_ids) + len(self.target_ids)
 
 
 @dataclass
@@ -55,42 +63,57 @@ def build_batch(
     padding_side: PaddingSide = "left",
     prompt_after_bos: bool = True,
 ) -> Batch:
-    """Embed each row, concatenate its parts, and pad all rows to the longest."""
+    """Embed every row's tokens in one lookup, place the prompts, and pad all rows to the longest.
+
+    The layout is written out in Python lists first and becomes tensors once: per-row tensor
+    work costs more than the model itself on small models and short rows. The virtual tokens go
+    in with one out-of-place `index_put`, so gradients reach every prompt in the batch.
+    """
     if padding_side not in ("left", "right"):
         raise ValueError(f"padding_side={padding_side!r}; use 'left' or 'right'")
-    width = max(len(r) for r in rows)
-    embeds, masks, labels = [], [], []
-    for row in rows:
-        token_part = row.prefix_ids + row.text_ids + row.target_ids
-        ids = torch.tensor(token_part, dtype=torch.long, device=device)
-        emb = embed(ids).to(dtype)  # (L_tokens, H)
-        n_pre, n_text = len(row.prefix_ids), len(row.text_ids)
-        pre, rest = emb[:n_pre], emb[n_pre:]
-        prompt = row.prompt if row.prompt is not None else emb.new_zeros(0, hidden_size)  # (n, H)
-        parts = [pre, prompt, rest] if prompt_after_bos else [prompt, pre, rest]
-        seq = torch.cat(parts, dim=0)  # (L, H)
-        n_untargeted = n_pre + prompt.shape[0] + n_text
-        lab = torch.full((len(seq),), IGNORE, dtype=torch.long, device=device)
-        lab[n_untargeted:] = ids[n_pre + n_text :]
-        pad = width - len(seq)
-        pad_emb = seq.new_zeros(pad, hidden_size)
-        pad_lab = torch.full((pad,), IGNORE, dtype=torch.long, device=device)
-        ones = torch.ones(len(seq), dtype=torch.long, device=device)
-        zeros = torch.zeros(pad, dtype=torch.long, device=device)
-        if padding_side == "left":
-            embeds.append(torch.cat([pad_emb, seq]))
-            masks.append(torch.cat([zeros, ones]))
-            labels.append(torch.cat([pad_lab, lab]))
-        else:
-            embeds.append(torch.cat([seq, pad_emb]))
-            masks.append(torch.cat([ones, zeros]))
-            labels.append(torch.cat([lab, pad_lab]))
-    mask = torch.stack(masks)  # (B, T)
+    n, width = len(rows), max(len(r) for r in rows)
+    ids = [0] * (n * width)  # row-major (B, T); prompt and pad slots keep a placeholder id
+    labels = [IGNORE] * (n * width)
+    mask = [0] * (n * width)
+    at_rows: list[int] = []
+    at_cols: list[int] = []
+    prompts: list[torch.Tensor] = []
+    for b, row in enumerate(rows):
+        length = len(row)
+        start = b * width + (width - length if padding_side == "left" else 0)
+        n_prompt = row.n_prompt
+        n_pre = len(row.prefix_ids)
+        pre_at = start + (0 if prompt_after_bos else n_prompt)
+        prompt_at = start + (n_pre if prompt_after_bos else 0)
+        ids[pre_at : pre_at + n_pre] = row.prefix_ids
+        rest = start + n_pre + n_prompt
+        n_text = len(row.text_ids)
+        ids[rest : rest + n_text] = row.text_ids
+        ids[rest + n_text : start + length] = row.target_ids
+        labels[rest + n_text : start + length] = row.target_ids
+        mask[start : start + length] = [1] * length
+        if row.prompt is not None and n_prompt:
+            col = prompt_at - b * width
+            at_rows += [b] * n_prompt
+            at_cols += range(col, col + n_prompt)
+            prompts.append(row.prompt)
+    ids_t = torch.tensor(ids, dtype=torch.long, device=device).view(n, width)
+    mask_t = torch.tensor(mask, dtype=torch.long, device=device).view(n, width)
+    embeds = embed(ids_t).to(dtype)  # (B, T, H)
+    # Pads are zero vectors, as they would be if each row were padded on its own.
+    embeds = embeds.masked_fill(mask_t.unsqueeze(-1) == 0, 0.0)
+    if prompts:
+        where = (
+            torch.tensor(at_rows, dtype=torch.long, device=device),
+            torch.tensor(at_cols, dtype=torch.long, device=device),
+        )
+        values = torch.cat(prompts).to(dtype)  # (sum of n_tokens, H)
+        embeds = embeds.index_put(where, values)
     return Batch(
-        inputs_embeds=torch.stack(embeds),  # (B, T, H)
-        attention_mask=mask,
-        position_ids=positions(mask),
-        labels=torch.stack(labels),
+        inputs_embeds=embeds,
+        attention_mask=mask_t,
+        position_ids=positions(mask_t),
+        labels=torch.tensor(labels, dtype=torch.long, device=device).view(n, width),
     )
 
 

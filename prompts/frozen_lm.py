@@ -16,6 +16,7 @@ bf16 copies of the same checkpoint hash differently).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from collections.abc import Sequence
@@ -29,6 +30,12 @@ from torch import nn
 
 from softloop.prompts.batching import IGNORE, Batch, PaddingSide, Row, build_batch
 from softloop.prompts.errors import ConfigError, PromptMismatchError, SoftloopError
+from softloop.prompts.prefix_cache import (
+    PrefixCacheConfig,
+    PrefixStore,
+    auto_prefixes,
+    cached_kwargs,
+)
 from softloop.prompts.soft_prompt import SoftPrompt
 
 if TYPE_CHECKING:
@@ -40,6 +47,9 @@ PromptsArg = SoftPrompt | Sequence[SoftPrompt | None] | None
 
 _FINGERPRINT_ROWS = 4096  # rows hashed per chunk, so a 150k-vocab model needs no fp32 copy
 _NO_LIMIT = 1_000_000  # tokenizers say "1e30" for "no maximum"; take anything above as none
+# Texts whose token ids are remembered: inputs recur (samples, candidates, the critic's verdict
+# words) and a tokenizer call costs as much as a small model's layer.
+_ENCODED_TEXTS = 16384
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,23 @@ class TokenChoices:
     top_logprobs: torch.Tensor  # its log-prob
     mask: torch.Tensor  # True on target positions
 
+    @classmethod
+    def of(cls, logp: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> TokenChoices:
+        """From `target_logp`'s log-softmax `(B, L, V)`, labels and mask `(B, L)`."""
+        top_logp, top_ids = logp.max(dim=-1)
+        return cls(
+            target_ids=labels.clamp(min=0) * mask,
+            logprobs=picked_logprobs(logp, labels, mask),
+            top_ids=top_ids * mask,
+            top_logprobs=top_logp * mask,
+            mask=mask,
+        )
+
+
+def picked_logprobs(logp: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Log-prob of each label under `logp` `(B, L, V)`, zero off target positions: `(B, L)`."""
+    return logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+
 
 class FrozenLM:
     """A causal LM whose weights never change, plus the tokenizer that goes with it.
@@ -59,6 +86,9 @@ class FrozenLM:
     `prompt_after_bos=True` (default) keeps BOS at position 0 and puts the virtual tokens after
     it: a model pre-trained with BOS first has never seen anything before it. PEFT puts them
     before BOS; pass `False` to reproduce PEFT's layout exactly (used by the interop tests).
+
+    `prefix_config` says when inference under a prompt reuses that prompt's cached keys and
+    values by itself (default: whenever it saves enough; see `PrefixCacheConfig`).
     """
 
     def __init__(
@@ -67,6 +97,8 @@ class FrozenLM:
         tokenizer: PreTrainedTokenizerBase,
         model_id: str | None = None,
         prompt_after_bos: bool = True,
+        *,
+        prefix_config: PrefixCacheConfig | None = None,
     ) -> None:
         self.model = model.eval()
         for param in self.model.parameters():
@@ -82,6 +114,9 @@ class FrozenLM:
         self._takes_logits_to_keep = "logits_to_keep" in forward_args
         # transformers 5.2x renamed `past_key_values` to `cache`; speak whichever it takes.
         self.cache_arg = "cache" if "cache" in forward_args else "past_key_values"
+        self.prefix_config = prefix_config or PrefixCacheConfig()
+        self.prefix_store = PrefixStore()
+        self._encode_cached = functools.lru_cache(maxsize=_ENCODED_TEXTS)(self._encode_text)
 
     @classmethod
     def from_pretrained(
@@ -215,7 +250,7 @@ class FrozenLM:
                 if add_eos and self.eos_id is not None:
                     target_ids.append(self.eos_id)
             embeds = prompt.embeds(self.dtype, self.device) if prompt is not None else None
-            row = Row(list(self.bos_ids), embeds, text_ids, target_ids)
+            row = Row(list(self.bos_ids), embeds, text_ids, target_ids, source=prompt)
             if len(row) == 0:
                 raise ConfigError(f"input {i} is empty and has no prompt or BOS; pass some text")
             if check_length:
@@ -245,7 +280,40 @@ class FrozenLM:
         )
 
     def _encode(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return list(self._encode_cached(text))
+
+    def _encode_text(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def inference_kwargs(
+        self,
+        inputs: Sequence[str],
+        prompts: PromptsArg,
+        targets: Sequence[str] | None = None,
+        add_eos: bool = True,
+        padding_side: PaddingSide = "left",
+        prefix: PrefixCache | None = None,
+    ) -> tuple[dict[str, Any], torch.Tensor]:
+        """`model_kwargs`, on the prompts' cached prefixes wherever that pays (no-grad calls)."""
+        if prefix is not None or padding_side != "left":
+            return self.model_kwargs(inputs, prompts, targets, add_eos, padding_side, prefix)
+        return self.rows_kwargs(self.rows(inputs, prompts, targets, add_eos))
+
+    def rows_kwargs(
+        self, rows: list[Row], padding_side: PaddingSide = "left"
+    ) -> tuple[dict[str, Any], torch.Tensor]:
+        """Forward kwargs and `(B, T)` labels for rows already built by `rows`, maybe by several
+        calls: on the rows' cached prefixes where that pays (`prefix_config`), else plain."""
+        prefixes = auto_prefixes(self, rows) if padding_side == "left" else None
+        if prefixes is not None:
+            return cached_kwargs(self, rows, prefixes)
+        batch = self.batch(rows, padding_side)
+        kwargs = {
+            "inputs_embeds": batch.inputs_embeds,
+            "attention_mask": batch.attention_mask,
+            "position_ids": batch.position_ids,
+        }
+        return kwargs, batch.labels
 
     # --- scoring ---------------------------------------------------------------------------
 
@@ -256,7 +324,7 @@ class FrozenLM:
         """
         kwargs, _ = self.model_kwargs(inputs, prompts)
         with torch.no_grad():
-            return self._forward(kwargs).float()
+            return self.forward_logits(kwargs).float()
 
     def model_kwargs(
         self,
@@ -293,8 +361,7 @@ class FrozenLM:
         logp, labels, mask = self._target_logp(
             inputs, targets, prompts, add_eos, padding_side, prefix
         )
-        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, L)
-        return picked * mask, mask
+        return picked_logprobs(logp, labels, mask), mask
 
     @torch.no_grad()
     def token_choices(
@@ -310,15 +377,7 @@ class FrozenLM:
         One forward pass; what a confidence critic reads to say where an answer goes wrong.
         """
         logp, labels, mask = self._target_logp(inputs, targets, prompts, add_eos, "left", prefix)
-        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        top_logp, top_ids = logp.max(dim=-1)
-        return TokenChoices(
-            target_ids=labels.clamp(min=0) * mask,
-            logprobs=picked * mask,
-            top_ids=top_ids * mask,
-            top_logprobs=top_logp * mask,
-            mask=mask,
-        )
+        return TokenChoices.of(logp, labels, mask)
 
     def _target_logp(
         self,
@@ -330,14 +389,26 @@ class FrozenLM:
         prefix: PrefixCache | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-softmax over the positions that predict targets `(B, L, V)`, labels, mask."""
-        kwargs, labels = self.model_kwargs(inputs, prompts, targets, add_eos, padding_side, prefix)
+        kwargs, labels = self.inference_kwargs(
+            inputs, prompts, targets, add_eos, padding_side, prefix
+        )
+        return self.target_logp(kwargs, labels, padding_side)
+
+    def target_logp(
+        self, kwargs: dict[str, Any], labels: torch.Tensor, padding_side: PaddingSide = "left"
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One forward pass over `kwargs`; log-softmax where `labels` has targets, labels, mask.
+
+        Shapes `(B, L, V)`, `(B, L)`, `(B, L)`: L counts the positions that predict a target
+        in the row with the most (left padding), or every position (right padding).
+        """
         labels = labels[:, 1:]  # (B, T-1) token at t+1 is predicted at t
         keep = 0
         if padding_side == "left" and self._takes_logits_to_keep:
             # Targets sit at the end of every left-padded row: project only those positions.
             n_target = (labels != IGNORE).sum(dim=1).max().item()
             keep = int(n_target) + 1
-        logits = self._forward(kwargs, logits_to_keep=keep)  # (B, T or keep, V)
+        logits = self.forward_logits(kwargs, logits_to_keep=keep)  # (B, T or keep, V)
         logits = logits[:, :-1]  # (B, L, V)
         labels = labels[:, labels.shape[1] - logits.shape[1] :]  # (B, L)
         mask = labels != IGNORE  # (B, L)
@@ -389,8 +460,8 @@ class FrozenLM:
 
         What a verdict needs: P(pass word) against P(fail word) for every row at once.
         """
-        kwargs, _ = self.model_kwargs(inputs, prompts, prefix=prefix)
-        logits = self._forward(kwargs, logits_to_keep=1)[:, -1]  # left-padded: last is real
+        kwargs, _ = self.inference_kwargs(inputs, prompts, prefix=prefix)
+        logits = self.forward_logits(kwargs, logits_to_keep=1)[:, -1]  # left-padded: last is real
         return torch.log_softmax(logits.float(), dim=-1)
 
     def prefix_cache(self, prompt: SoftPrompt) -> PrefixCache:
@@ -403,7 +474,14 @@ class FrozenLM:
 
         return build_prefix_cache(self, prompt)
 
-    def _forward(self, kwargs: dict[str, Any], logits_to_keep: int = 0) -> torch.Tensor:
+    @property
+    def takes_logits_to_keep(self) -> bool:
+        """Whether the model can project only the last positions to the vocabulary."""
+        return self._takes_logits_to_keep
+
+    def forward_logits(self, kwargs: dict[str, Any], logits_to_keep: int = 0) -> torch.Tensor:
+        """The model's logits for prepared kwargs (`rows_kwargs`): the last `logits_to_keep`
+        positions only where the model can, all of them with 0."""
         extra: dict[str, Any] = {"use_cache": self.cache_arg in kwargs}
         if logits_to_keep and self._takes_logits_to_keep:
             extra["logits_to_keep"] = logits_to_keep

@@ -15,10 +15,12 @@ Known limitations: stop strings are checked by decoding each unfinished row afte
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from softloop.prompts.decode_batch import DecodeBatch, Sampling, Span
 from softloop.prompts.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,57 +42,35 @@ def generate(
     prefix: PrefixCache | None = None,
 ) -> list[str]:
     """Greedy or sampled continuation of every row; see `FrozenLM.generate`."""
-    _check(max_new_tokens, do_sample, temperature, top_k)
+    sampling = Sampling(
+        max_new_tokens, do_sample, temperature, top_k, seed, tuple(s for s in stop or [] if s)
+    )
     if not inputs:
         return []
-    stop = [s for s in (stop or []) if s]
-    gen = None
-    if do_sample and seed is not None:
-        gen = torch.Generator(device=lm.device).manual_seed(seed)
-    kwargs, _ = lm.model_kwargs(inputs, prompts, prefix=prefix)
-    max_new_tokens = _room(lm, kwargs["position_ids"], max_new_tokens)
-    mask = kwargs["attention_mask"]  # (B, T), or (B, P + T) on a prefix cache
-    out = lm.model(**kwargs, use_cache=True)
-    cache = _cache_of(out)
-    logits = out.logits[:, -1, :]  # (B, V)
-    position = kwargs["position_ids"][:, -1:] + 1  # (B, 1)
-    n = len(inputs)
-    new_ids: list[list[int]] = [[] for _ in range(n)]
-    done = [False] * n
-    for step in range(max_new_tokens):
-        token = _pick(logits.float(), do_sample, temperature, top_k, gen)  # (B,)
-        for i in range(n):
-            if done[i]:
-                continue
-            t = int(token[i])
-            if t == lm.eos_id:
-                done[i] = True
-                continue
-            new_ids[i].append(t)
-            text = lm.decode(new_ids[i]) if stop else ""
-            if stop and _cut(text, stop) is not None:
-                done[i] = True
-        if all(done) or step == max_new_tokens - 1:
-            break
-        # Finished rows are fed pads; their outputs are ignored from here on.
-        feed = torch.tensor(
-            [lm.pad_id if d else int(t) for d, t in zip(done, token.tolist(), strict=True)],
-            device=lm.device,
-        ).unsqueeze(1)  # (B, 1)
-        mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)  # (B, T+step+1)
-        out = lm.model(
-            input_ids=feed,
-            attention_mask=mask,
-            position_ids=position,
-            use_cache=True,
-            **{lm.cache_arg: cache},
-        )
-        cache = _cache_of(out)
-        logits = out.logits[:, -1, :]  # (B, V)
-        position = position + 1
-    texts = [lm.decode(ids) for ids in new_ids]
-    cut = [_cut(text, stop) for text in texts]
-    return [text if c is None else c for text, c in zip(texts, cut, strict=True)]
+    kwargs, _ = lm.inference_kwargs(inputs, prompts, prefix=prefix)
+    return decode(lm, kwargs, [Span(0, len(inputs), sampling)])
+
+
+@torch.no_grad()
+def decode(lm: FrozenLM, kwargs: dict[str, Any], spans: Sequence[Span]) -> list[str]:
+    """Decode every row of a prepared batch (`FrozenLM.rows_kwargs`) to the end, in one go."""
+    batch = start(lm, kwargs, spans)
+    batch.pick()
+    while not batch.finished:
+        batch.advance()
+        batch.pick()
+    return batch.texts()
+
+
+@torch.no_grad()
+def start(
+    lm: FrozenLM, kwargs: dict[str, Any], spans: Sequence[Span], tags: Sequence[Any] = ()
+) -> DecodeBatch:
+    """Prefill a prepared batch: a `DecodeBatch` whose spans stop at their limits or the
+    model's context, whichever comes first; `tags` name the spans in what `pick` returns."""
+    positions = kwargs["position_ids"]
+    limits = [_room(lm, positions[s.start : s.end], s.sampling.max_new_tokens) for s in spans]
+    return DecodeBatch(lm, kwargs, spans, limits, tags)
 
 
 def _room(lm: FrozenLM, position_ids: torch.Tensor, max_new_tokens: int) -> int:
@@ -105,44 +85,3 @@ def _room(lm: FrozenLM, position_ids: torch.Tensor, max_new_tokens: int) -> int:
             "leaving no room for an answer; shorten it"
         )
     return min(max_new_tokens, limit - longest)
-
-
-def _cache_of(out: object) -> object:
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
-
-
-def _pick(
-    logits: torch.Tensor,
-    do_sample: bool,
-    temperature: float,
-    top_k: int | None,
-    gen: torch.Generator | None,
-) -> torch.Tensor:
-    """Next token per row from `(B, V)` logits: argmax, or a sample from the tempered top-k."""
-    if not do_sample:
-        return logits.argmax(dim=-1)
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)  # (B, V)
-    return torch.multinomial(probs, 1, generator=gen).squeeze(1)
-
-
-def _cut(text: str, stop: list[str]) -> str | None:
-    """`text` up to its earliest stop string, or None if it contains none."""
-    hits = [text.find(s) for s in stop if s in text]
-    return text[: min(hits)] if hits else None
-
-
-def _check(max_new_tokens: int, do_sample: bool, temperature: float, top_k: int | None) -> None:
-    if max_new_tokens < 1:
-        raise ConfigError(f"max_new_tokens={max_new_tokens} must be at least 1")
-    if do_sample and not temperature > 0:
-        raise ConfigError(
-            f"temperature={temperature} must be positive when sampling; use do_sample=False "
-            "for greedy decoding"
-        )
-    if top_k is not None and top_k < 1:
-        raise ConfigError(f"top_k={top_k} must be at least 1, or None to sample from all tokens")
