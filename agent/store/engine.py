@@ -85,11 +85,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship with
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(parsed, **kwargs)
+        return _create(url, parsed, kwargs)
     if backend != "sqlite":
-        return create_engine(parsed, **kwargs)
+        return _create(url, parsed, kwargs)
 
-    engine = create_engine(parsed, **kwargs)
+    engine = _create(url, parsed, kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -107,6 +107,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _create(url: str, parsed: Any, kwargs: dict[str, Any]) -> Engine:
+    """`create_engine`, with an unknown database or a missing driver said in one sentence."""
+    try:
+        return create_engine(parsed, **kwargs)
+    except (sa_exc.ArgumentError, ImportError) as err:  # NoSuchModuleError is an ArgumentError
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StoreError(
+            f"cannot use the database URL {safe_url(url)!r} ({reason}); softloop stores runs in "
+            "PostgreSQL (postgresql+psycopg://...) or SQLite (sqlite:///path)"
+        ) from None
 
 
 def write_engine(engine: Engine) -> Engine:
