@@ -26,11 +26,13 @@ the critic lets it do.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from tqdm import tqdm
@@ -38,6 +40,7 @@ from tqdm import tqdm
 from softloop.agent.graph import LoopConfig, LoopState, WriteBehind
 from softloop.agent.setup import open_setup
 from softloop.bench.evaluation import prf
+from softloop.bench.loop_overhead import Timings
 from softloop.bench.tasks import TASKS
 from softloop.bench.world import reference_world
 from softloop.critics import OracleCritic
@@ -103,13 +106,17 @@ def run(
                 {k: t.check for k, t in TASKS.items()}, {k: t.hint for k, t in TASKS.items()}
             )
         writer = WriteBehind(setup.store) if writes == "background" else None
-        graph = setup.graph(config=config, critic=exact, store=writer or setup.store)
+        # The store and the prompt source are timed from outside: the overhead's breakdown.
+        timings = Timings()
+        timed = dataclasses.replace(setup, registry=cast(Any, timings.source(setup.registry)))
+        graph = timed.graph(config=config, critic=exact, store=timings.sink(writer or setup.store))
         requests = [
             {"task": name, "input": x}
             for name, task in TASKS.items()
             for x, _ in task.split("test", n)
         ]
         graph.invoke(requests[0])  # warm-up: first-call allocations are not the loop's cost
+        timings.reset()
         states: list[LoopState] = []
         t0 = time.perf_counter()
         for request in tqdm(requests, desc="loop", disable=not progress, file=sys.stderr):
@@ -125,6 +132,7 @@ def run(
     report["per_task"] = {
         name: summarise([s for s in states if s.task == name], wall) for name in TASKS
     }
+    report["overhead"] = timings.breakdown(wall, report["model_s"], len(states))
     report["config"] = config.model_dump()
     report["critic"] = critic
     report["writes"] = writes
@@ -186,6 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"time: {report['wall_s']:.1f}s total, {report['model_s']:.1f}s in model calls, "
         f"overhead {report['overhead_fraction']:.1%} (graph + store, {report['writes']} writes)"
+    )
+    per_run = report["overhead"]["per_run_ms"]
+    print(
+        f"outside model calls, per run: store write {per_run['store_write']:.2f} ms, prompt pick "
+        f"{per_run['prompt_pick']:.2f} ms, LangGraph and the rest "
+        f"{per_run['graph_and_rest']:.2f} ms"
     )
 
 
