@@ -176,6 +176,12 @@ class FrozenLM:
         value = getattr(self.tokenizer, "model_max_length", None)
         return value if isinstance(value, int) and 0 < value < _NO_LIMIT else None
 
+    @cached_property
+    def position_params(self) -> int:
+        """Parameters every position runs through: all but the input embedding's lookup."""
+        total = sum(p.numel() for p in self.model.parameters())
+        return total - self.embedding.weight.numel()
+
     def decode(self, ids: Sequence[int]) -> str:
         """Text of token ids, special tokens dropped."""
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))

@@ -45,19 +45,23 @@ KV = tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per layer: keys, values (1
 class PrefixCacheConfig:
     """When inference reuses prompts' cached prefixes without being asked (`FrozenLM`).
 
-    A cached prefix saves its positions' compute in every layer but costs building the batch's
-    cache from the stored keys and values, one copy per layer. Where a call's prefixes are a
-    small share of the positions it computes, the copy is not worth it and the call runs plain.
+    A cached prefix saves its positions' work in every layer, but a call on caches has a fixed
+    cost of its own: the batch's cache is assembled from the stored keys and values, and every
+    layer concatenates it with the new ones. On a small model a few saved positions are worth
+    less than that, so a call uses the caches only where the work they save, positions times
+    the parameters each position runs through, reaches `min_saved_work`.
     """
 
     auto: bool = True  # inference calls under prompts use their caches; off: only `prefix=`
-    min_share: float = 0.1  # cached positions / all positions below which a call runs plain
+    # Saved positions x parameters per position: 1e8 is about 2e8 FLOPs, a few milliseconds of
+    # one CPU core, above the fixed cost of a call on caches.
+    min_saved_work: float = 1e8
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.min_share <= 1.0:
+        if not self.min_saved_work >= 0:
             raise ConfigError(
-                f"min_share={self.min_share!r} is invalid: use a share in [0, 1] (0: always "
-                "use the cache, 1: only when the prompt is the whole row)"
+                f"min_saved_work={self.min_saved_work!r} is invalid: use 0 (always use the "
+                "cache) or more"
             )
 
 
@@ -150,8 +154,8 @@ class PrefixStore:
 def auto_prefixes(lm: FrozenLM, rows: Sequence[Row]) -> list[Prefix | None] | None:
     """Each row's cached prefix, or None where the call should run plain.
 
-    Plain when the config says so, when a gradient must reach a prompt, or when the cached
-    positions are too small a share of the call's work (`PrefixCacheConfig.min_share`).
+    Plain when the config says so, when a gradient must reach a prompt, or when the caches
+    would save too little work (`PrefixCacheConfig.min_saved_work`).
     """
     config = lm.prefix_config
     sources = [r.source for r in rows]
@@ -160,7 +164,7 @@ def auto_prefixes(lm: FrozenLM, rows: Sequence[Row]) -> list[Prefix | None] | No
     if torch.is_grad_enabled() and any(s is not None and s.weight.requires_grad for s in sources):
         return None
     cached = sum(len(r.prefix_ids) + r.n_prompt for r, s in zip(rows, sources, strict=True) if s)
-    if cached == 0 or cached < config.min_share * sum(len(r) for r in rows):
+    if cached == 0 or cached * lm.position_params < config.min_saved_work:
         return None
     if any(s is not None and not r.text_ids for r, s in zip(rows, sources, strict=True)):
         return None  # the first target token is predicted from the prompt's last position

@@ -13,7 +13,7 @@ INPUTS = ["ab", "cdefgh", "i", "jk0=", "lmn", "12345678"]
 
 def twins(lm: FrozenLM) -> tuple[FrozenLM, FrozenLM]:
     """The same model with the automatic cache (forced on) and without it."""
-    auto = FrozenLM(lm.model, lm.tokenizer, prefix_config=PrefixCacheConfig(min_share=0.0))
+    auto = FrozenLM(lm.model, lm.tokenizer, prefix_config=PrefixCacheConfig(min_saved_work=0))
     plain = FrozenLM(lm.model, lm.tokenizer, prefix_config=PrefixCacheConfig(auto=False))
     return auto, plain
 
@@ -92,15 +92,16 @@ def test_training_never_goes_through_the_cache(llama: FrozenLM) -> None:
 
 
 def test_a_call_where_the_cache_saves_too_little_runs_plain(llama: FrozenLM) -> None:
-    only_long_prompts = FrozenLM(
-        llama.model, llama.tokenizer, prefix_config=PrefixCacheConfig(min_share=0.9)
-    )
     prompt = SoftPrompt.from_init(llama, 2, "vocab")
-    only_long_prompts.score(["abcdefgh"], ["x"], prompt)
-    assert len(only_long_prompts.prefix_store) == 0
+    saved = (len(llama.bos_ids) + 2) * llama.position_params  # one row's prefix
+    config = PrefixCacheConfig(min_saved_work=2 * saved)
+    lm = FrozenLM(llama.model, llama.tokenizer, prefix_config=config)
+    lm.score(["abcdefgh"], ["x"], prompt)
+    assert len(lm.prefix_store) == 0
+    lm.score(["abcdefgh", "ij"], ["x", "y"], prompt)  # two rows save enough
+    assert len(lm.prefix_store) == 1
 
 
-@pytest.mark.parametrize("share", [-0.1, 1.5])
-def test_config_names_the_bad_share(share: float) -> None:
-    with pytest.raises(ConfigError, match=f"min_share={share}"):
-        PrefixCacheConfig(min_share=share)
+def test_config_names_the_bad_value() -> None:
+    with pytest.raises(ConfigError, match="min_saved_work=-1"):
+        PrefixCacheConfig(min_saved_work=-1)

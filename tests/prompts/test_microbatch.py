@@ -12,6 +12,7 @@ import torch
 
 from softloop.prompts import ConfigError, FrozenLM, PromptedLM, SoftPrompt
 from softloop.prompts.microbatch import MicroBatchConfig, MicroBatchLM
+from softloop.prompts.prefix_cache import PrefixCacheConfig
 
 # Waits long enough that every caller of a test joins the first batch, whatever the load.
 PATIENT = MicroBatchConfig(max_wait_s=2.0, idle_s=0.5, max_rows=256)
@@ -58,7 +59,10 @@ def concurrently(batcher: MicroBatchLM, todo: list[Call]) -> list[Any]:
         return list(pool.map(run, todo))
 
 
-def test_concurrent_calls_answer_as_they_do_alone(lm: FrozenLM) -> None:
+@pytest.mark.parametrize("caches", ["plain", "cached"])
+def test_concurrent_calls_answer_as_they_do_alone(lm: FrozenLM, caches: str) -> None:
+    if caches == "cached":  # merged batches on the prompts' prefix caches, however small
+        lm = FrozenLM(lm.model, lm.tokenizer, prefix_config=PrefixCacheConfig(min_saved_work=0))
     todo = calls(lm)
     alone = [call(lm) for call in todo]
     with MicroBatchLM(lm, PATIENT) as batcher:
