@@ -100,13 +100,15 @@ def offline_note(reason: str, final) -> str:
 
 
 def open_for_cli(model_path: str | None, db_url: str | None):
-    """`open_setup` for a command, without loading progress bars."""
+    """`open_setup` for a command, without loading progress bars or transformers' chatter."""
     from transformers.utils import logging as hf_logging
 
     from softloop.agent.setup import open_setup
 
-    # A command's stderr is for warnings and errors.
+    # A command's stderr is for softloop's own warnings and errors, one line each (a too-long
+    # input, say, is refused by softloop in one sentence, not warned about by the tokenizer).
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     return open_setup(model_path, db_url, world=current_world())
 
 

@@ -93,10 +93,12 @@ def train(
     from softloop.prompts.soft_prompt import InitStrategy
     from softloop.prompts.threads import fit_threads
 
-    if as_json:  # keep stderr quiet too, not just stdout clean
-        from transformers.utils import logging as hf_logging
+    # stderr is for the training bar and softloop's warnings and errors: not for the model
+    # loader's bars or transformers' own warnings.
+    from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     started = time.perf_counter()
     config = TrainConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, progress=not as_json)
     try:
