@@ -90,8 +90,8 @@ class Mixture:
     judge_right: float = 0.5  # of judge examples, the fraction whose answer is right
 
 
-PHASE1 = Mixture(solve=0.45, judge=0.35, revise=0.2)
-PHASE2 = Mixture(solve=0.4, judge=0.4, revise=0.2, judge_own=0.6, revise_own=0.7)
+PHASE1 = Mixture(solve=0.4, judge=0.4, revise=0.2)
+PHASE2 = Mixture(solve=0.35, judge=0.45, revise=0.2, judge_own=0.6, revise_own=0.7)
 
 
 def sample_example(rng: random.Random, mix: Mixture, own: OwnOutputs | None = None) -> Example:

@@ -43,20 +43,20 @@ from softloop.bench.tokenizer import build_tokenizer
 
 @dataclass
 class PretrainConfig:
-    steps: int = 8000  # the recipe's budget: about two and a half hours on one CPU core
+    steps: int = 18000  # the recipe's budget: about two and a half hours on one CPU core
     batch_size: int = 64  # larger batches cost proportionally more on 2 cores, for little gain
-    lr: float = 2e-3  # small models tolerate a high peak lr; one-cycle cosine down to 1 %
-    warmup: float = 0.03  # fraction of steps of linear warm-up
+    lr: float = 3e-3  # small models tolerate a high peak lr; one-cycle cosine down to 1 %
+    warmup: float = 0.02  # fraction of steps of linear warm-up
     weight_decay: float = 0.01
-    # Six layers: finding a path or a triangle takes several hops of attention, checking a
-    # step takes two; 160 wide keeps the weights near 8 MB.
-    hidden: int = 160
-    layers: int = 6
-    heads: int = 5
-    mlp: int = 480
+    # Small and many steps rather than larger and fewer: a judge's lookups are learned by the
+    # number of updates, and a small model takes more of them within the budget.
+    hidden: int = 128
+    layers: int = 4
+    heads: int = 4
+    mlp: int = 384
     # Own outputs are sampled several times: the judge must learn the model's current mistakes,
     # and they move as it learns to solve.
-    own_at: tuple[float, ...] = (0.3, 0.5, 0.7, 0.85)
+    own_at: tuple[float, ...] = (0.2, 0.35, 0.5, 0.65, 0.8)
     own_inputs: int = 300  # train inputs per task per sampling round (x3 decodings)
     temperatures: tuple[float, ...] = (0.0, 0.8, 1.0)  # 0 = greedy
     eval_n: int = 100  # test inputs per task and difficulty in the accuracy table
@@ -65,7 +65,7 @@ class PretrainConfig:
     threads: int = 1
     seed: int = 0
     log_every: int = 100
-    checkpoint_every: int = 1000  # steps between snapshots in `{out}/checkpoint` (0: none)
+    checkpoint_every: int = 2000  # steps between snapshots in `{out}/checkpoint` (0: none)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="python -m softloop.bench.pretrain", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 8000)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 18000)")
     ap.add_argument(
         "--out", type=Path, default=None, help="output folder (default: the shipped model)"
     )

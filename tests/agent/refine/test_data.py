@@ -68,6 +68,41 @@ def test_critique_rows_come_only_from_confirmed_verdicts(store) -> None:
     assert missed.output == "no:not abc" and missed.weight == 6.0
 
 
+def test_critique_rows_mark_each_step_where_the_task_can_say_which_failed(store) -> None:
+    config = RefineConfig(holdout_fraction=0.0, wrong_weight=3.0, missed_weight=2.0)
+    fmt = CriticFormat(
+        task_labels={"reverse": "rev"}, pass_mark="+", fail_mark="-", claims=lambda t, i, a: list(a)
+    )
+
+    def steps(task: str, input: str, answer: str) -> list[tuple[str, bool]]:
+        return [(c, c == r) for c, r in zip(answer, input[::-1], strict=False)]
+
+    run = record(store, 1, ["cbx", "cba"], True, ["fail", "pass"])
+    store.add_label(run, True, source="oracle")
+    rows = critique_dataset(store.iter_runs(), LONG_AGO, config, fmt, steps=steps)
+    by_input = {e.input: e for e in rows.train}
+    assert by_input["rev:abc=cbx"].output == "c+ b+ x-"
+    assert by_input["rev:abc=cba"].output == "c+ b+ a+"
+    assert fmt.passing_of(by_input["rev:abc=cbx"].output) == "c+ b+ x+"
+
+
+def test_a_checker_judges_every_attempt_of_a_labelled_run_where_many_answers_are_right(
+    store,
+) -> None:
+    # Two right answers: a label's answer cannot say the other attempt was right; a checker can.
+    config = RefineConfig(holdout_fraction=0.0)
+    run = record(store, 1, ["ab", "ba"], True, ["fail", "pass"])
+    store.add_label(run, True, source="oracle")
+
+    def check(task: str, input: str, answer: str) -> bool:
+        return sorted(answer) == ["a", "b"]
+
+    plain = critique_dataset(store.iter_runs(), LONG_AGO, config)
+    checked = critique_dataset(store.iter_runs(), LONG_AGO, config, check=check)
+    assert sorted(e.output for e in plain.train) == ["no:wrong", "yes"]
+    assert sorted(e.output for e in checked.train) == ["yes", "yes"]
+
+
 def test_labelled_runs_are_split_into_holdout_by_request(store) -> None:
     config = RefineConfig(holdout_fraction=0.5)
     inputs = [f"in{n}" for n in range(40)]
