@@ -67,7 +67,8 @@ def build_batch(
 
     The layout is written out in Python lists first and becomes tensors once: per-row tensor
     work costs more than the model itself on small models and short rows. The virtual tokens go
-    in with one out-of-place `index_put`, so gradients reach every prompt in the batch.
+    in with one `index_put_`, which autograd records, so gradients reach every prompt in the
+    batch.
     """
     if padding_side not in ("left", "right"):
         raise ValueError(f"padding_side={padding_side!r}; use 'left' or 'right'")
@@ -99,16 +100,18 @@ def build_batch(
             prompts.append(row.prompt)
     ids_t = torch.tensor(ids, dtype=torch.long, device=device).view(n, width)
     mask_t = torch.tensor(mask, dtype=torch.long, device=device).view(n, width)
+    # A fresh tensor (the base is frozen, so nothing is recorded for it): written in place, so
+    # that a training step holds one (B, T, H) copy of its inputs, not three.
     embeds = embed(ids_t).to(dtype)  # (B, T, H)
     # Pads are zero vectors, as they would be if each row were padded on its own.
-    embeds = embeds.masked_fill(mask_t.unsqueeze(-1) == 0, 0.0)
+    embeds.masked_fill_(mask_t.unsqueeze(-1) == 0, 0.0)
     if prompts:
         where = (
             torch.tensor(at_rows, dtype=torch.long, device=device),
             torch.tensor(at_cols, dtype=torch.long, device=device),
         )
         values = torch.cat(prompts).to(dtype)  # (sum of n_tokens, H)
-        embeds = embeds.index_put(where, values)
+        embeds.index_put_(where, values)
     return Batch(
         inputs_embeds=embeds,
         attention_mask=mask_t,
