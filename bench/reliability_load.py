@@ -41,6 +41,8 @@ from softloop.bench.reliability_kit import (
 from softloop.critics import PredicateCritic
 from softloop.prompts import FrozenLM
 
+PROMOTER_TTL_S = 60.0
+
 
 def _agent(url: str, home: Path, lm: FrozenLM, index: int, runs: int, log: Path, go: Any) -> None:
     """One agent process: `runs` requests through the stored loop, one log line each."""
@@ -121,8 +123,10 @@ def agents_under_load(
         ctx.Process(target=_agent, args=(url, home, lm, k, cfg.runs, logs[k], go))
         for k in range(cfg.agents)
     ]
+    # A lease long enough for a refiner that shares two cores with the agents (a renewal may
+    # wait a second or more for the CPU): losing it would be safe, but says nothing here.
     promoter = ctx.Process(
-        target=_promoter, args=(url, home, lm, stop, home / "refiner.jsonl", cfg.lease_ttl_s)
+        target=_promoter, args=(url, home, lm, stop, home / "refiner.jsonl", PROMOTER_TTL_S)
     )
     for p in [*agents, promoter]:
         p.start()

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -216,12 +217,6 @@ class Refiner:
 
     def refine(self, name: str) -> RefineOutcome:
         t0 = time.perf_counter()
-        active = self.registry.active_prompt(name)
-        if active is None:
-            return RefineOutcome(name=name, action="skipped", reason="no active version")
-        row, prompt = active
-        if row.kind not in self.config.kinds:
-            return RefineOutcome(name=name, action="skipped", reason=f"kind {row.kind} not refined")
         job = self.store.try_acquire_lease(name, self.owner, self.config.lease_ttl_s)
         if job is None:
             return RefineOutcome(
@@ -241,7 +236,7 @@ class Refiner:
         self._lease_lost = heartbeat.lost
         try:
             with heartbeat:
-                return self._refine_leased(job, row, prompt, t0, close)
+                return self._refine_leased(job, name, t0, close)
         except BaseException as err:
             if not closed:
                 try:
@@ -257,10 +252,21 @@ class Refiner:
             self._lease_lost = threading.Event()
 
     def _refine_leased(
-        self, job: RefineJob, row: PromptVersion, prompt: SoftPrompt, t0: float, close: Any
+        self, job: RefineJob, name: str, t0: float, close: Any
     ) -> RefineOutcome:
-        """The refinement itself, holding the lease; `close(status, ...)` ends the job row."""
-        name = row.name
+        """The refinement itself, holding the lease; `close(status, ...)` ends the job row.
+
+        The active version is read here, under the lease: a refiner that got the lease after
+        another one finished sees what that one promoted, never the version before it.
+        """
+        active = self.registry.active_prompt(name)
+        if active is None:
+            close("released")
+            return RefineOutcome(name=name, action="skipped", reason="no active version")
+        row, prompt = active
+        if row.kind not in self.config.kinds:
+            close("released")
+            return RefineOutcome(name=name, action="skipped", reason=f"kind {row.kind} not refined")
         data = self._dataset(row)
         trust: dict[str, Any] = (
             {
@@ -299,8 +305,16 @@ class Refiner:
         close("succeeded", metrics=outcome.model_dump(mode="json"))
         return outcome
 
-    def _dataset(self, row: PromptVersion) -> Dataset:
+    def _since(self, row: PromptVersion) -> datetime:
+        """Feedback newer than this is new: since the version was promoted, or since the last
+        refinement of it that ran to its gate (a rejected candidate was trained on everything
+        before, and the same rows would train the same candidate again)."""
         since = row.promoted_at or row.created_at
+        last = self.store.last_job(row.name, "succeeded")
+        return max(since, last.started_at) if last is not None else since
+
+    def _dataset(self, row: PromptVersion) -> Dataset:
+        since = self._since(row)
         if row.kind == "critique":
             return critique_dataset(self.store.iter_runs(), since, self.config, self.fmt, self.hint)
         return task_dataset(self.store.iter_runs(task=row.name), since, self.config)

@@ -370,6 +370,16 @@ def renew_lease(session: Session, job_id: int, owner: str, ttl_s: float) -> bool
     return cast(CursorResult[Any], result).rowcount == 1
 
 
+def last_job(session: Session, prompt_name: str, status: str) -> RefineJob | None:
+    """The newest job of `prompt_name` that ended with `status`."""
+    return session.scalar(
+        select(RefineJob)
+        .where(RefineJob.prompt_name == prompt_name, RefineJob.status == status)
+        .order_by(RefineJob.started_at.desc(), RefineJob.id.desc())
+        .limit(1)
+    )
+
+
 def release_lease(session: Session, job_id: int, owner: str) -> bool:
     """Drop a running job that did no work (nothing to refine), so it leaves no row behind."""
     result = session.execute(

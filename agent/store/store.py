@@ -499,6 +499,10 @@ class Store:
         """Extend a held lease; False if it expired or was taken over (stop working then)."""
         return self._write(lambda s: registry.renew_lease(s, job_id, owner, ttl_s))
 
+    def last_job(self, prompt_name: str, status: str) -> RefineJob | None:
+        """The newest refine job of `prompt_name` that ended with `status`, if any."""
+        return self._read(lambda s: registry.last_job(s, prompt_name, status))
+
     def release_lease(self, job_id: int, owner: str) -> bool:
         """Drop a running job that did no work, releasing its lease without leaving a row."""
         return self._write(lambda s: registry.release_lease(s, job_id, owner))

@@ -131,3 +131,37 @@ def test_nothing_to_do_releases_the_lease(store, lm, registry) -> None:
     assert outcome.action == "skipped" and "not enough feedback" in outcome.reason
     assert store.list_jobs("t") == []
     assert store.try_acquire_lease("t", "next", 60) is not None
+
+
+def test_a_refiner_that_waited_for_the_lease_trains_on_what_the_winner_promoted(
+    store, lm, registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by `bench.reliability`: the loser read the active version before the lease, so
+    once the winner had promoted and released it, the loser trained the same feedback again."""
+    store_feedback(store, 30)
+    winner, loser = refiner(store, lm, registry), refiner(store, lm, registry)
+    acquire = Store.try_acquire_lease
+    raced = []
+
+    def winner_first(self, name, owner, ttl_s):
+        if owner == loser.owner and not raced:
+            raced.append(winner.refine(name))  # the winner's whole job runs meanwhile
+        return acquire(self, name, owner, ttl_s)
+
+    monkeypatch.setattr(Store, "try_acquire_lease", winner_first)
+    late = loser.refine("t")
+    assert raced[0].action in ("promoted", "rejected"), raced[0].summary()
+    assert late.action == "skipped" and "not enough feedback" in late.reason
+    assert len(store.list_prompt_versions("t")) == 2  # one candidate, not two
+
+
+def test_a_rejected_candidate_is_not_retrained_on_the_same_feedback(store, lm, registry) -> None:
+    store_feedback(store, 30)
+    never = RefineConfig(**{**QUICK, "margin": 1.0})  # no candidate is better by 1.0
+    first = Refiner(store, lm, registry, config=never, eval_sets=EvalSets(tasks={"t": EVAL}))
+    assert first.refine("t").action == "rejected"
+    again = Refiner(store, lm, registry, config=never, eval_sets=EvalSets(tasks={"t": EVAL}))
+    outcome = again.refine("t")
+    assert outcome.action == "skipped" and "0 new rows" in outcome.reason
+    store_feedback(store, 24, seed=7)  # new feedback: worth another try
+    assert again.refine("t").action == "rejected"
