@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from softloop.prompts.errors import ConfigError
-from softloop.prompts.prefix_cache import layers_of, left_pad, new_cache
+from softloop.prompts.prefix_cache import cache_of, layers_of, left_pad, new_cache
 
 if TYPE_CHECKING:
     from softloop.prompts.frozen_lm import FrozenLM
@@ -104,7 +104,7 @@ class DecodeBatch:
         ]
         extra = {"logits_to_keep": 1} if lm.takes_logits_to_keep else {}
         out = lm.model(**kwargs, use_cache=True, **extra)
-        self.cache = _cache_of(out)
+        self.cache = cache_of(out)
         self.logits = out.logits[:, -1, :]  # (B, V): where every row's next token comes from
         self.mask = kwargs["attention_mask"]  # (B, C): C cache positions, pads 0
         self.position = positions[:, -1:] + 1  # (B, 1)
@@ -159,7 +159,7 @@ class DecodeBatch:
             use_cache=True,
             **{lm.cache_arg: self.cache},
         )
-        self.cache = _cache_of(out)
+        self.cache = cache_of(out)
         self.logits = out.logits[:, -1, :]  # (B, V)
         self.position = self.position + 1
 
@@ -229,11 +229,6 @@ def _generator(lm: FrozenLM, s: Sampling) -> torch.Generator | None:
     if not (s.do_sample and s.seed is not None):
         return None
     return torch.Generator(device=lm.device).manual_seed(s.seed)
-
-
-def _cache_of(out: object) -> Any:
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
 def _left_pad_2d(mask: torch.Tensor, width: int) -> torch.Tensor:

@@ -478,15 +478,10 @@ def _take(
 
 def _chunks(requests: list[_Request], max_rows: int) -> list[list[_Request]]:
     """Consecutive requests in groups of at most `max_rows` rows (a bigger request alone)."""
-    chunks: list[list[_Request]] = []
-    rows = 0
-    for r in requests:
-        if chunks and rows + len(r.rows) <= max_rows:
-            chunks[-1].append(r)
-            rows += len(r.rows)
-        else:
-            chunks.append([r])
-            rows = len(r.rows)
+    chunks = []
+    while requests:
+        chunk, requests = _take(requests, max_rows, at_least_one=True)
+        chunks.append(chunk)
     return chunks
 
 

@@ -261,6 +261,12 @@ def new_cache(lm: FrozenLM, layers: Sequence[tuple[torch.Tensor, torch.Tensor]])
         return DynamicCache.from_legacy_cache(tuple(layers))  # type: ignore[attr-defined]
 
 
+def cache_of(out: object) -> Any:
+    """The model cache a forward pass returned, under whichever name transformers gave it."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
 def layers_of(cache: Any) -> KV:
     """Per-layer (keys, values) of a model cache, whichever transformers wrote it."""
     if hasattr(cache, "layers"):
@@ -282,7 +288,7 @@ def build_prefix_cache(lm: FrozenLM, prompt: SoftPrompt) -> PrefixCache:
         use_cache=True,
         **extra,
     )
-    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    cache = cache_of(out)
     snapshot = prompt.weight.detach().clone()
     layers = tuple((k.detach(), v.detach()) for k, v in layers_of(cache))
     return PrefixCache(
