@@ -10,7 +10,12 @@ from softloop.critics.compose import AllOf, WeightedScore
 from softloop.critics.confidence import ConfidenceCritic, Doubt, DoubtHint, position_hint
 from softloop.critics.critique import BatchedCritic, Critic, Critique, CritiqueRequest, Verdict
 from softloop.critics.metrics import auc
-from softloop.critics.soft_prompt_critic import CriticFormat, SoftPromptCritic, fit_threshold
+from softloop.critics.soft_prompt_critic import (
+    CriticFormat,
+    SoftPromptCritic,
+    fit_threshold,
+    mark_loss,
+)
 
 __all__ = [
     "AllOf",
@@ -31,5 +36,6 @@ __all__ = [
     "WeightedScore",
     "auc",
     "fit_threshold",
+    "mark_loss",
     "position_hint",
 ]

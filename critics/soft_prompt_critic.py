@@ -127,6 +127,64 @@ def step_logprobs(
     return out
 
 
+def target_marks(fmt: CriticFormat, target: str) -> list[bool]:
+    """Whether each step of a target trace passes, in order (claims hold no marks)."""
+    if fmt.claims is None:
+        return [target.startswith(fmt.pass_mark)]
+    marks: list[bool] = []
+    i = 0
+    while i < len(target):
+        if target.startswith(fmt.pass_mark, i):
+            marks.append(True)
+            i += len(fmt.pass_mark)
+        elif target.startswith(fmt.fail_mark, i):
+            marks.append(False)
+            i += len(fmt.fail_mark)
+        else:
+            i += 1
+    return marks
+
+
+def mark_loss(fmt: CriticFormat, fail_weight: float = 1.0) -> Callable:
+    """A training loss for a critique prompt: each mark of the passing trace against the truth.
+
+    The critic is scored by the marks it puts on the passing trace of an answer (every claim
+    teacher-forced, every mark a pass); this loss is the cross-entropy of exactly those marks,
+    pass against fail, with the target's marks as labels and failing marks weighted by
+    `fail_weight`. Nothing else of the text is learned: the claims are copies, read, not
+    written. Pass it as `train_prompt(..., loss=mark_loss(fmt))`.
+    """
+    import torch
+
+    def loss(lm, prompt: SoftPrompt, batch: Sequence) -> torch.Tensor:
+        pass_id, fail_id = _first_token(lm, fmt.pass_mark), _first_token(lm, fmt.fail_mark)
+        traces = [fmt.passing_of(e.output) for e in batch]
+        logp, ids, mask = lm.choice_logprobs(
+            [e.input for e in batch], traces, prompt, [pass_id, fail_id], grad=True
+        )
+        pair = logp - logp.logsumexp(dim=-1, keepdim=True)  # (B, L, 2)
+        at_marks = (ids == pass_id) & mask  # (B, L)
+        rows = []
+        for b, example in enumerate(batch):
+            truth = target_marks(fmt, example.output)
+            chosen = pair[b][at_marks[b]]  # (marks, 2)
+            n = min(len(truth), chosen.shape[0])
+            if n == 0:
+                continue
+            label = torch.tensor([0 if t else 1 for t in truth[:n]], device=pair.device)
+            ce = -chosen[:n].gather(1, label[:, None]).squeeze(1)  # (marks,)
+            w = torch.tensor(
+                [1.0 if t else fail_weight for t in truth[:n]], device=pair.device
+            )
+            rows.append(((ce * w).sum() / w.sum(), example.weight))
+        if not rows:
+            return pair.sum() * 0.0
+        total = sum(w for _, w in rows)
+        return sum(value * w for value, w in rows) / max(total, 1e-9)
+
+    return loss
+
+
 def pass_probability(
     lm: PromptedLM, prompt: SoftPrompt, requests: Sequence[CritiqueRequest], fmt: CriticFormat
 ) -> list[float]:

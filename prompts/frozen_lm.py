@@ -385,6 +385,27 @@ class FrozenLM:
         logp, labels, mask = self._target_logp(inputs, targets, prompts, add_eos, "left", prefix)
         return TokenChoices.of(logp, labels, mask)
 
+    def choice_logprobs(
+        self,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        prompts: PromptsArg,
+        token_ids: Sequence[int],
+        prefix: PrefixCache | None = None,
+        grad: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-probs of the given tokens at every target position, with the targets' own ids.
+
+        Returns `(B, L, K)` log-probs of `token_ids`, the `(B, L)` target ids and the `(B, L)`
+        mask of target positions (EOS not added). One forward pass: a critic reads several
+        verdict marks of a teacher-forced trace at once, each against its alternative. With
+        `grad`, differentiable in the prompts (training a critic on its marks).
+        """
+        with torch.set_grad_enabled(grad):
+            logp, labels, mask = self._target_logp(inputs, targets, prompts, False, "left", prefix)
+            ids = torch.tensor(list(token_ids), device=logp.device)
+            return logp[..., ids], labels.clamp(min=0) * mask, mask
+
     def _target_logp(
         self,
         inputs: Sequence[str],

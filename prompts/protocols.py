@@ -93,6 +93,18 @@ class PromptedLM(Protocol):
         """Per target token: its log-prob, and the token the model would have chosen."""
         ...
 
+    def choice_logprobs(
+        self,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        prompts: PromptsArg,
+        token_ids: Sequence[int],
+        prefix: PrefixCache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-probs of the given tokens at each target position `(B, L, K)`, the target ids
+        `(B, L)` and the mask of target positions `(B, L)`, EOS not added."""
+        ...
+
     def next_token_logprobs(
         self, inputs: Sequence[str], prompts: PromptsArg, prefix: PrefixCache | None = None
     ) -> torch.Tensor:

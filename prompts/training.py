@@ -109,7 +109,24 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def dev_loss(lm: FrozenLM, prompt: SoftPrompt, dev: list[Example], batch_size: int) -> float:
+# (model, prompt, batch) -> the weighted mean loss of the batch, differentiable in the prompt.
+LossFn = Callable[[FrozenLM, SoftPrompt, list[Example]], torch.Tensor]
+
+
+def text_loss(lm: FrozenLM, prompt: SoftPrompt, batch: list[Example]) -> torch.Tensor:
+    """The default: NLL of each example's output text (EOS included), weighted."""
+    return lm.loss(
+        [e.input for e in batch], [e.output for e in batch], prompt, [e.weight for e in batch]
+    )
+
+
+def dev_loss(
+    lm: FrozenLM,
+    prompt: SoftPrompt,
+    dev: list[Example],
+    batch_size: int,
+    loss: LossFn = text_loss,
+) -> float:
     """Weighted mean loss over `dev`, in batches, without grad."""
     total, weight = 0.0, 0.0
     with torch.no_grad():
@@ -118,13 +135,8 @@ def dev_loss(lm: FrozenLM, prompt: SoftPrompt, dev: list[Example], batch_size: i
             w = sum(e.weight for e in chunk)
             if w <= 0:
                 continue
-            loss = lm.loss(
-                [e.input for e in chunk],
-                [e.output for e in chunk],
-                prompt,
-                [e.weight for e in chunk],
-            )
-            total += float(loss) * w
+            value = loss(lm, prompt, chunk)
+            total += float(value) * w
             weight += w
     return total / weight if weight else float("nan")
 
@@ -137,11 +149,14 @@ def train_prompt(
     config: TrainConfig | None = None,
     metric: Callable[[SoftPrompt], float] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    loss: LossFn = text_loss,
 ) -> TrainReport:
     """Fit `prompt` to `train` in place; returns the report and leaves the best weights loaded.
 
     `should_stop` is asked before every step; when it answers True training ends there and the
-    report says `cancelled` (a worker shutting down need not wait for the last step).
+    report says `cancelled` (a worker shutting down need not wait for the last step). `loss`
+    replaces the output text's NLL where a prompt is judged by something else (a critic by its
+    verdict marks: `softloop.critics.mark_loss`).
     """
     config = config or TrainConfig()
     if not train:
@@ -171,7 +186,7 @@ def train_prompt(
     elif dev:
 
         def evaluate() -> float:
-            return dev_loss(lm, prompt, dev, config.batch_size)
+            return dev_loss(lm, prompt, dev, config.batch_size, loss)
 
     report = TrainReport(steps=0, train_losses=[], higher_is_better=higher)
     best_weight = prompt.weight.detach().clone()
@@ -209,19 +224,14 @@ def train_prompt(
                 break
             batch = [train[i] for i in order.next()]
             with autocast:
-                loss = lm.loss(
-                    [e.input for e in batch],
-                    [e.output for e in batch],
-                    prompt,
-                    [e.weight for e in batch],
-                )
+                value = loss(lm, prompt, batch)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
             if config.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_([prompt.weight], config.max_grad_norm)
             optimiser.step()
             schedule.step()
-            report.train_losses.append(float(loss.detach()))
+            report.train_losses.append(float(value.detach()))
             report.steps = step
             bar.update(1)
             bar.set_postfix(loss=f"{report.train_losses[-1]:.4f}")

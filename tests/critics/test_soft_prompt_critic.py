@@ -4,8 +4,15 @@ import math
 
 import pytest
 
-from softloop.critics import CriticFormat, CritiqueRequest, SoftPromptCritic, auc, fit_threshold
-from softloop.critics.soft_prompt_critic import step_logprobs
+from softloop.critics import (
+    CriticFormat,
+    CritiqueRequest,
+    SoftPromptCritic,
+    auc,
+    fit_threshold,
+    mark_loss,
+)
+from softloop.critics.soft_prompt_critic import step_logprobs, target_marks
 from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
 from tests.prompts.conftest import make_lm
 
@@ -137,3 +144,28 @@ def test_auc_ranks_wrong_above_right_with_ties_counting_half() -> None:
     assert auc([0.1, 0.9], [True, False]) == 0.0
     assert auc([1.0, 1.0, 1.0], [True, False, False]) == 0.5
     assert math.isnan(auc([0.3, 0.4], [False, False]))
+
+
+def test_a_critique_prompt_trained_on_its_marks_alone_separates_right_from_wrong(lm) -> None:
+    prompt = SoftPrompt.from_init(lm, 8, init="vocab", kind="critique", template="{input}?")
+    train = [
+        Example(
+            input=TRACES.render(r),
+            output=TRACES.target(
+                [(c, c == RIGHT[i]) for i, c in enumerate(r.answer)], r.answer == RIGHT, ""
+            ),
+        )
+        for r in requests()
+    ]
+    loss = mark_loss(TRACES, fail_weight=2.0)
+    before = float(loss(lm, prompt, train).detach())
+    train_prompt(lm, prompt, train, config=TrainConfig(steps=80, lr=0.1, progress=False), loss=loss)
+    assert float(loss(lm, prompt, train).detach()) < before / 4
+    results = SoftPromptCritic(lm, prompt, fmt=TRACES).critique_batch(requests())
+    assert [c.passed for c in results] == [r.answer == RIGHT for r in requests()]
+
+
+def test_target_marks_read_each_step_of_a_trace() -> None:
+    assert target_marks(TRACES, "a+ ab- b+") == [True, False, True]
+    assert target_marks(CriticFormat(), "no:swap") == [False]
+    assert target_marks(CriticFormat(), "yes") == [True]
