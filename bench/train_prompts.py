@@ -39,9 +39,10 @@ from softloop.bench.world import (
     REFERENCE_DIR,
     REFERENCE_MODEL_ID,
     REVISE,
+    critic_format,
     reference_model_path,
 )
-from softloop.critics import fit_threshold
+from softloop.critics import fit_threshold, mark_loss
 from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 from softloop.prompts.soft_prompt import InitStrategy
 
@@ -192,7 +193,12 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
         )
         start = ev.critic_prf(lm, dev_cases, p)["auc"]
         report = train_prompt(
-            lm, p, train, config=config, metric=lambda q: ev.critic_prf(lm, dev_cases, q)["auc"]
+            lm,
+            p,
+            train,
+            config=config,
+            metric=lambda q: ev.critic_prf(lm, dev_cases, q)["auc"],
+            loss=mark_loss(critic_format(), fail_weight=2.0),
         )
         results[f"{init}/{n_tokens}"] = {
             "dev_auc_start": start,

@@ -40,12 +40,24 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from softloop.agent.refine.config import RefineConfig
-from softloop.agent.refine.data import Dataset, HintFn, critique_dataset, task_dataset
-from softloop.agent.refine.evaluate import critic_scores, task_accuracy
+from softloop.agent.refine.data import (
+    CheckFn,
+    Dataset,
+    HintFn,
+    StepsFn,
+    critique_dataset,
+    task_dataset,
+)
+from softloop.agent.refine.evaluate import (
+    critic_scores,
+    example_pass_probabilities,
+    task_accuracy,
+)
 from softloop.agent.registry import PromptRegistry
 from softloop.agent.store import PromptVersion, RefineJob, Store
-from softloop.critics import CriticFormat
+from softloop.critics import CriticFormat, fit_threshold, mark_loss
 from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
+from softloop.prompts.training import text_loss
 
 log = logging.getLogger("softloop.refine")
 
@@ -179,6 +191,8 @@ class Refiner:
         config: RefineConfig | None = None,
         eval_sets: EvalSets | None = None,
         hint: HintFn | None = None,
+        steps: StepsFn | None = None,
+        oracle: CheckFn | None = None,
         critic_format: CriticFormat | None = None,
         names: Sequence[str] | None = None,
         owner: str | None = None,
@@ -188,6 +202,9 @@ class Refiner:
         self.config = config or RefineConfig()
         self.eval_sets = eval_sets or EvalSets()
         self.hint, self.fmt = hint, critic_format or CriticFormat()
+        # The task's step by step truth (the critique prompt's targets) and its checker (which
+        # attempts of a labelled run were right, and task accuracy where many answers are).
+        self.steps, self.oracle = steps, oracle
         self.names = list(names) if names is not None else None
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stop = threading.Event()
@@ -316,8 +333,16 @@ class Refiner:
     def _dataset(self, row: PromptVersion) -> Dataset:
         since = self._since(row)
         if row.kind == "critique":
-            return critique_dataset(self.store.iter_runs(), since, self.config, self.fmt, self.hint)
-        return task_dataset(self.store.iter_runs(task=row.name), since, self.config)
+            return critique_dataset(
+                self.store.iter_runs(),
+                since,
+                self.config,
+                self.fmt,
+                self.hint,
+                self.steps,
+                self.oracle,
+            )
+        return task_dataset(self.store.iter_runs(task=row.name), since, self.config, self.oracle)
 
     def _train_and_gate(
         self, row: PromptVersion, active: SoftPrompt, data: Dataset
@@ -339,6 +364,8 @@ class Refiner:
                 steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, progress=False
             ),
             should_stop=self._should_stop,
+            # A critic learns the marks it is scored by; a task prompt its answers' text.
+            loss=mark_loss(self.fmt) if row.kind == "critique" else text_loss,
         )
         if report.cancelled or self._should_stop():
             why = "lost the lease while training" if self._lease_lost.is_set() else None
@@ -347,8 +374,14 @@ class Refiner:
             )
             return stopping, candidate
         metric = "critic_balanced_accuracy" if row.kind == "critique" else "accuracy"
+        if row.kind == "critique":
+            # The candidate judges at the threshold that best separates its training rows;
+            # the active version at the one recorded with it.
+            probs = example_pass_probabilities(self.lm, candidate, data.train, self.fmt)
+            correct = [self.fmt.is_pass(e.output) for e in data.train]
+            candidate.manifest.metrics["critic_threshold"] = fit_threshold(probs, correct)
         (before, active_alarm), (after, alarm) = (
-            self._score(p, row.kind, evalset) for p in (active, candidate)
+            self._score(p, row.kind, evalset, row.name) for p in (active, candidate)
         )
         better, reason = gate(cfg, before, after, active_alarm, alarm)
         outcome = RefineOutcome(
@@ -368,16 +401,31 @@ class Refiner:
         return self._stop.is_set() or self._lease_lost.is_set()
 
     def _score(
-        self, prompt: SoftPrompt, kind: str, evalset: Sequence[Example]
+        self, prompt: SoftPrompt, kind: str, evalset: Sequence[Example], name: str
     ) -> tuple[float, float]:
         """(the gate's metric, the share of right answers a critic fails; 0 for task prompts)."""
         if kind == "critique":
-            scores = critic_scores(self.lm, prompt, evalset, self.fmt)
+            threshold = float(prompt.manifest.metrics.get("critic_threshold", 0.5))
+            scores = critic_scores(self.lm, prompt, evalset, self.fmt, threshold)
             return scores.balanced_accuracy, scores.false_alarm_rate
-        return task_accuracy(self.lm, prompt, evalset, self.config.max_new_tokens), 0.0
+        oracle = self.oracle
+
+        def check(input: str, answer: str) -> bool:
+            assert oracle is not None
+            return bool(oracle(name, input, answer))
+
+        return task_accuracy(
+            self.lm,
+            prompt,
+            evalset,
+            self.config.max_new_tokens,
+            check=check if oracle is not None else None,
+        ), 0.0
 
     def _register(self, outcome: RefineOutcome, row: PromptVersion, candidate: SoftPrompt) -> None:
         metrics = {outcome.metric or "metric": outcome.candidate_metric or 0.0}
+        if "critic_threshold" in candidate.manifest.metrics:
+            metrics["critic_threshold"] = candidate.manifest.metrics["critic_threshold"]
         version = self.registry.register(
             candidate,
             status="active" if outcome.action == "promoted" else "rejected",
