@@ -131,7 +131,13 @@ def refiner_kills(
         stored=counts["active_unchanged"] + counts["promotion_committed"],
         duplicated=0,
         lost=broken,
-        ok=broken == 0 and counts["no_takeover"] == 0 and orphans == 0 and not running,
+        ok=(
+            broken == 0
+            and counts["no_takeover"] == 0
+            and counts["successor_failed"] == 0
+            and orphans == 0
+            and not running
+        ),
         details=details,
         seconds=time.perf_counter() - t0,
     )
@@ -208,6 +214,7 @@ def concurrent_refiners(
     ok = (
         double_trained == 0
         and double_promoted == 0
+        and untrained == 0
         and all(len(a) == 1 for a in active.values())
         and registered == sum(trained.values())
         and not running
