@@ -214,6 +214,9 @@ class PromptRegistry:
                 self.offline = str(err)
                 row = self._known_row(ref, err)
             prompt = self._load_row(row)
+        # Served, never trained in place (the refiner trains a copy): no autograd graph is
+        # built around it, and its key/value prefix can be cached.
+        prompt.weight.requires_grad_(False)
         with self._lock:
             self._cache[ref] = prompt
         return prompt
