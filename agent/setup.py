@@ -72,8 +72,9 @@ class Setup:
         """`build_graph` over the registry and store, with this world's oracle and task labels.
 
         kwargs go to `build_graph` (critic, checks, max_rounds, checkpointer, config, ...;
-        `store=None` or `oracle=None` to leave either out); a given `config` keeps its own task
-        labels and gains this world's for the others.
+        `store=None` or `oracle=None` to leave either out; `lm=` to run the loop through
+        another `PromptedLM` over the same model, e.g. a `MicroBatchLM` shared by concurrent
+        runs); a given `config` keeps its own task labels and gains this world's for the others.
         """
         config = kwargs.pop("config", None) or LoopConfig()
         config = config.model_copy(
@@ -83,7 +84,8 @@ class Setup:
         kwargs.setdefault("store", self.store)
         kwargs.setdefault("doubt_hint", self.doubt_hint)
         kwargs.setdefault("critic_format", self.format(config.task_labels))
-        return build_graph(self.lm, self.registry, config=config, **kwargs)
+        lm = kwargs.pop("lm", None) or self.lm
+        return build_graph(lm, self.registry, config=config, **kwargs)
 
     def format(self, task_labels: dict[str, str] | None = None) -> CriticFormat:
         """The critique format with these task labels (default: this world's)."""

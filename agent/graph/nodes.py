@@ -181,6 +181,7 @@ def critique(state: LoopState, deps: LoopDeps) -> dict:
     if verdict is None:
         request = CritiqueRequest(task=state.task, input=state.input, answer=cand.output)
         [verdict] = deps.critic_for(state).critique_batch([request])
+    model_seconds = cand.model_seconds + time.perf_counter() - t0
     truth = deps.oracle(state.task, state.input, cand.output) if deps.oracle else None
     attempt = Attempt(
         round=state.round + 1,
@@ -188,7 +189,7 @@ def critique(state: LoopState, deps: LoopDeps) -> dict:
         prompt=cand.prompt,
         critique=verdict,
         oracle_correct=truth,
-        model_seconds=cand.model_seconds + time.perf_counter() - t0,
+        model_seconds=model_seconds,
         n_candidates=cand.n_candidates,
     )
     return {"attempts": [attempt], "candidate": None, "round": state.round + 1}
