@@ -8,38 +8,25 @@ share one code path:
   `%LOCALAPPDATA%\\softloop` on Windows; `$XDG_DATA_HOME` is honoured).
 - `SOFTLOOP_DATABASE_URL`: the store (default: an SQLite file `softloop.db` in the data dir).
 
-The lookup mirrors what `platformdirs.user_data_dir` does, without the dependency.
+The data directory's lookup lives in `prompts.home` (the model loader keeps converted
+checkpoints there too); it is re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
-HOME_ENV = "SOFTLOOP_HOME"
+from softloop.prompts.home import HOME_ENV, softloop_home
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "HOME_ENV",
+    "database_url",
+    "default_database_url",
+    "softloop_home",
+]
+
 DATABASE_URL_ENV = "SOFTLOOP_DATABASE_URL"
-
-
-def _user_data_dir() -> Path:
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base)
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support"
-    xdg = os.environ.get("XDG_DATA_HOME")
-    # XDG says a relative value is invalid and must be ignored.
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg)
-    return Path.home() / ".local" / "share"
-
-
-def softloop_home() -> Path:
-    """The data directory: `$SOFTLOOP_HOME`, else `<user data dir>/softloop`. Not created here."""
-    env = os.environ.get(HOME_ENV)
-    if env:
-        return Path(env).expanduser()
-    return _user_data_dir() / "softloop"
 
 
 def default_database_url() -> str:

@@ -4,7 +4,10 @@ Every row is laid out as
 
     [BOS if the tokenizer adds one] [virtual tokens] [template(input)] [target + EOS]
 
-(or with the virtual tokens before BOS, PEFT's layout, when `prompt_after_bos=False`). Rows are
+(or with the virtual tokens before BOS, PEFT's layout, when `prompt_after_bos=False`). A
+template may place the virtual tokens itself (`{prompt}`, e.g. inside a chat template's user
+turn); its text before them then joins BOS in the row's prefix, which is the same for every row
+under that prompt. Rows are
 built one by one, so each may carry a different prompt, of a different length, or none; then the
 whole row is padded on one side. Pads never land between the prompt and the text (PEFT issue
 #1093), pads get attention 0, and positions count only real tokens (`cumsum(mask) - 1`), so a
@@ -31,7 +34,7 @@ PaddingSide = Literal["left", "right"]
 class Row:
     """One sequence before embedding; `prompt` is `(n_tokens, H)` already in the model dtype."""
 
-    prefix_ids: list[int]  # BOS, or nothing
+    prefix_ids: list[int]  # BOS (or nothing), then the template's text before the prompt
     prompt: torch.Tensor | None
     text_ids: list[int]
     target_ids: list[int]

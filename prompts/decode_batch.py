@@ -249,6 +249,12 @@ def pick(logits: torch.Tensor, s: Sampling, gen: torch.Generator | None) -> torc
 
 
 def cut(text: str, stop: Sequence[str]) -> str | None:
-    """`text` up to its earliest stop string, or None if it contains none."""
-    hits = [text.find(s) for s in stop if s in text]
+    """`text` up to its earliest stop string after its first non-space character, or None.
+
+    Stop strings in leading whitespace do not count: a model that opens its answer with a
+    line break (as instruct models often do) would otherwise answer nothing under `stop="\n"`.
+    The leading whitespace stays in the text.
+    """
+    start = len(text) - len(text.lstrip())
+    hits = [i for i in (text.find(s, start) for s in stop) if i >= 0]
     return text[: min(hits)] if hits else None

@@ -125,14 +125,30 @@ class FrozenLM:
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
         prompt_after_bos: bool = True,
+        *,
+        cache_dir: str | Path | None = None,
     ) -> FrozenLM:
-        """Load model + tokenizer from a local path or hub id and freeze them."""
+        """Load model + tokenizer from a local path, a hub id or a `.gguf` file; freeze them.
+
+        A GGUF file is converted to safetensors once and read from that copy afterwards
+        (`cache_dir`, default `$SOFTLOOP_HOME/models`; see `prompts.gguf`).
+        """
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from softloop.prompts.gguf import is_gguf, load_gguf
 
         if isinstance(dtype, str):
             if not isinstance(getattr(torch, dtype, None), torch.dtype):
                 raise ConfigError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32'")
             dtype = getattr(torch, dtype)
+        if is_gguf(path_or_id):
+            cache = Path(cache_dir) if cache_dir is not None else None
+            model, tokenizer = load_gguf(path_or_id, dtype, cache)
+            if device is not None:
+                model = model.to(device)  # type: ignore[arg-type]
+            return cls(
+                model, tokenizer, model_id=str(path_or_id), prompt_after_bos=prompt_after_bos
+            )
         try:
             tokenizer = AutoTokenizer.from_pretrained(path_or_id)
             kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
@@ -248,7 +264,8 @@ class FrozenLM:
             raise ConfigError(f"got {len(targets)} targets for {len(inputs)} inputs; pair them up")
         rows = []
         for i, (text, prompt) in enumerate(zip(inputs, per_row, strict=True)):
-            formatted = prompt.format(text) if prompt is not None else text
+            head, formatted = prompt.split(text) if prompt is not None else ("", text)
+            prefix_ids = self._prefix_ids(head, prompt)
             text_ids = self._encode(formatted)
             target_ids: list[int] = []
             if targets is not None:
@@ -256,13 +273,28 @@ class FrozenLM:
                 if add_eos and self.eos_id is not None:
                     target_ids.append(self.eos_id)
             embeds = prompt.embeds(self.dtype, self.device) if prompt is not None else None
-            row = Row(list(self.bos_ids), embeds, text_ids, target_ids, source=prompt)
+            row = Row(prefix_ids, embeds, text_ids, target_ids, source=prompt)
             if len(row) == 0:
                 raise ConfigError(f"input {i} is empty and has no prompt or BOS; pass some text")
             if check_length:
                 self.check_fits(len(row), f"input {i}", targets is not None)
             rows.append(row)
         return rows
+
+    def _prefix_ids(self, head: str, prompt: SoftPrompt | None) -> list[int]:
+        """BOS, then the template's text before the virtual tokens (BOS once, if it has one)."""
+        if not head:
+            return list(self.bos_ids)
+        if not self.prompt_after_bos:
+            assert prompt is not None
+            raise ConfigError(
+                f"prompt {prompt.name!r} places its virtual tokens inside its template "
+                "({prompt}), but this model puts them before all text (prompt_after_bos=False, "
+                "PEFT's layout); load the model with prompt_after_bos=True"
+            )
+        ids = self._encode(head)
+        n = len(self.bos_ids)
+        return ids if n and ids[:n] == self.bos_ids else self.bos_ids + ids
 
     def check_fits(self, n_tokens: int, what: str = "an input", with_target: bool = False) -> None:
         """Refuse a row of `n_tokens` positions that the model's context cannot hold."""
@@ -324,7 +356,8 @@ class FrozenLM:
     # --- scoring ---------------------------------------------------------------------------
 
     def logits(self, inputs: Sequence[str], prompts: PromptsArg = None) -> torch.Tensor:
-        """Logits over the left-padded rows `[BOS][prompt][template(input)]`: `(B, T, V)`.
+        """Logits over the left-padded rows `[BOS][prompt][template(input)]` (the template's
+        text before `{prompt}`, if any, between BOS and the prompt): `(B, T, V)`.
 
         Row `i`'s real positions are the last `len(row)` ones; mostly useful to compare layouts.
         """

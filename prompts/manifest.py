@@ -66,19 +66,59 @@ class PromptManifest(BaseModel):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+PROMPT_SLOT = "prompt"  # the optional field that places the virtual tokens inside a template
+
+
 def check_template(template: str) -> None:
-    """Raise ValueError unless `template` formats with exactly one field, `{input}`."""
+    """Raise ValueError unless `template` has the field `{input}` and at most `{prompt}` besides.
+
+    `{prompt}` (once, before the input) says where the virtual tokens go, e.g. inside a chat
+    template's user turn; without it they go first, right after BOS. The text before the slot
+    must not depend on the input, because it is part of the prompt's cached prefix.
+    """
     import string
 
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     except ValueError as err:
         raise ValueError(
             f"template {template!r} is not a valid format string ({err}); "
             "escape literal braces as {{ and }}"
         ) from err
-    if fields != {"input"}:
+    if "input" not in fields or set(fields) - {"input", PROMPT_SLOT}:
         raise ValueError(
             f"template {template!r} must contain the single field {{input}} and no other "
-            f"(found {sorted(fields) or 'none'})"
+            f"but an optional {{prompt}} (found {sorted(set(fields)) or 'none'})"
         )
+    if fields.count(PROMPT_SLOT) > 1:
+        raise ValueError(f"template {template!r} places the virtual tokens ({{prompt}}) twice")
+    if PROMPT_SLOT in fields and fields.index(PROMPT_SLOT) > fields.index("input"):
+        raise ValueError(
+            f"template {template!r} puts {{prompt}} after {{input}}; the virtual tokens must "
+            "come before the input"
+        )
+
+
+def split_template(template: str) -> tuple[str, str]:
+    """The literal text before `{prompt}` (braces unescaped) and the format string after it.
+
+    A template without the slot has nothing before the virtual tokens: `("", template)`.
+    """
+    import string
+
+    parts = list(string.Formatter().parse(template))
+    for i, (_, field, _, _) in enumerate(parts):
+        if field == PROMPT_SLOT:
+            head = "".join(literal for literal, _, _, _ in parts[: i + 1])
+            return head, "".join(_unparse(part) for part in parts[i + 1 :])
+        if field is not None:
+            break
+    return "", template
+
+
+def _unparse(part: tuple[str, str | None, str | None, str | None]) -> str:
+    literal, field, spec, conv = part
+    text = literal.replace("{", "{{").replace("}", "}}")
+    if field is None:
+        return text
+    return text + "{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"

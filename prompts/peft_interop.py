@@ -7,7 +7,9 @@ format keeps name, template and fingerprint.
 
 Layout caveat: PEFT puts virtual tokens before BOS; softloop puts them after it by default.
 A prompt moved between the two behaves identically only on tokenizers that add no BOS, or when
-the `FrozenLM` is built with `prompt_after_bos=False`.
+the `FrozenLM` is built with `prompt_after_bos=False`. A prompt whose template places the
+virtual tokens after some of its text (a chat template's `{prompt}`) has no PEFT equivalent and
+is not exported.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from pydantic import ValidationError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from softloop.prompts.errors import PromptFileError
+from softloop.prompts.errors import ConfigError, PromptFileError
 from softloop.prompts.files import atomic_directory, check_compatible, check_weight
-from softloop.prompts.manifest import PromptManifest
+from softloop.prompts.manifest import PromptManifest, split_template
 from softloop.prompts.soft_prompt import SoftPrompt
 
 if TYPE_CHECKING:
@@ -47,8 +49,19 @@ def export_peft(
     base_model_name_or_path: str | None = None,
     lm: FrozenLM | None = None,
 ) -> Path:
-    """Write `prompt` as a PEFT PROMPT_TUNING adapter that `PeftModel.from_pretrained` loads."""
+    """Write `prompt` as a PEFT PROMPT_TUNING adapter that `PeftModel.from_pretrained` loads.
+
+    A prompt whose template places its virtual tokens after some text (`{prompt}`, e.g. inside
+    a chat template's user turn) is refused: PEFT always puts them before all text, where the
+    prompt was never trained to sit.
+    """
     m = prompt.manifest
+    if prompt.places_tokens:
+        raise ConfigError(
+            f"prompt {m.name!r} places its virtual tokens inside its template (after "
+            f"{split_template(m.template)[0]!r}), but PEFT puts them before all text; it cannot "
+            "be exported as a PEFT adapter (train one without --chat and {prompt} to export)"
+        )
     # Only a path the caller vouches for may serve as PEFT's tokenizer for TEXT init: PEFT
     # loads it when the adapter is opened for further training.
     vouched = base_model_name_or_path or (lm.model_id if lm is not None else None)

@@ -1,6 +1,7 @@
 """A soft prompt's key/value cache, computed once and reused by every call that shares it.
 
-The prefix `[BOS][virtual tokens]` is the same for every row under one prompt, so its keys and
+The prefix `[BOS][virtual tokens]` (with the template's text before `{prompt}` between the
+two, where it places them) is the same for every row under one prompt, so its keys and
 values need computing only once per prompt version (PEFT recomputes them on every call). A call
 then runs only the rows' own tokens on top of their prompts' caches, and rows under different
 prompts (or none) still share one forward pass:

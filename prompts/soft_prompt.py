@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from softloop.prompts.errors import ConfigError
-from softloop.prompts.manifest import PromptKind, PromptManifest, check_template
+from softloop.prompts.manifest import PromptKind, PromptManifest, check_template, split_template
 
 if TYPE_CHECKING:
     from softloop.prompts.frozen_lm import FrozenLM
@@ -59,9 +59,37 @@ class SoftPrompt(nn.Module):
         """The virtual tokens as the model consumes them: `(n_tokens, hidden)` in `dtype`."""
         return self.weight.to(device=device, dtype=dtype)
 
+    def split(self, text: str) -> tuple[str, str]:
+        """The template's text before the virtual tokens, and after them with `text` filled in.
+
+        What training and generation both lay out: `[BOS][before][virtual tokens][after]`. The
+        part before is empty unless the template places the tokens with `{prompt}`.
+        """
+        head, rest = split_template(self.manifest.template)
+        return head, rest.format(input=text)
+
     def format(self, text: str) -> str:
-        """Apply the prompt's input template, as both training and generation do."""
-        return self.manifest.template.format(input=text)
+        """The template's text around the virtual tokens, with `text` filled in."""
+        head, rest = self.split(text)
+        return head + rest
+
+    def instructed(self, text: str, instruction: str) -> str:
+        """The input as a plain-text prompt would show it: `instruction` where the virtual
+        tokens go. Against this a trained prompt is measured (a text-initialised one starts
+        out as exactly this)."""
+        head, rest = self.split(text)
+        return head + instruction + rest
+
+    @property
+    def instruction(self) -> str | None:
+        """The instruction the prompt was initialised from, if any."""
+        text = self.manifest.extra.get("init_text")
+        return text if isinstance(text, str) and text else None
+
+    @property
+    def places_tokens(self) -> bool:
+        """Whether the template puts text before the virtual tokens (a `{prompt}` slot)."""
+        return bool(split_template(self.manifest.template)[0])
 
     def extra_repr(self) -> str:
         m = self.manifest
@@ -79,6 +107,9 @@ class SoftPrompt(nn.Module):
         kind: PromptKind | str = PromptKind.TASK,
         template: str = "{input}",
         seed: int = 0,
+        *,
+        chat: bool = False,
+        system: str | None = None,
     ) -> SoftPrompt:
         """A new prompt for `lm`, initialised so that training starts somewhere sensible.
 
@@ -86,9 +117,20 @@ class SoftPrompt(nn.Module):
         instruction's accuracy from step 0); `vocab` from real token embeddings; `random` from
         noise with the embedding matrix's per-dimension mean and spread, because raw N(0, 1)
         can be orders of magnitude off the scale the model expects.
+
+        `chat`: the template is the model's chat template around one user turn holding the
+        virtual tokens and `template` (see `prompts.chat`), without the default system turn
+        the chat template may add unless `system` gives one.
         """
         if n_tokens < 1:
             raise ConfigError(f"n_tokens={n_tokens} must be at least 1; pass a positive count")
+        if chat:
+            from softloop.prompts.chat import chat_template
+
+            content = None if template == "{input}" else template
+            template = chat_template(lm.tokenizer, system=system, content=content)
+        elif system is not None:
+            raise ConfigError("system= is a chat template's system turn; pass chat=True with it")
         try:
             check_template(template)
         except ValueError as err:
@@ -117,6 +159,8 @@ class SoftPrompt(nn.Module):
             template=template,
             extra={
                 **({"init_text": text} if init == "text" else {}),
+                **({"chat": True} if chat else {}),
+                **({"system": system} if system is not None else {}),
                 "init_seed": seed,
                 # Recorded so a PEFT export can fill its config without the model at hand.
                 "model_type": getattr(config, "model_type", None),

@@ -4,7 +4,10 @@ A tiny model's matrix products are far too small to split across threads: each o
 region costs more to start than it saves, and when another process holds a core the op waits
 for a descheduled thread. Measured on a 2-core machine with another process busy: one
 10-token generation on the 0.9 M-parameter reference model took 25–780 ms with torch's default
-two threads and 6–14 ms with one. Large models still want every core.
+two threads and 6–14 ms with one. The same holds up to small instruct models (a hundred-odd
+million parameters, a few hundred wide: the README's real-model section has the figures): their
+ops are still short enough that a second thread gains little on a free core and loses much on a
+busy one. Large models still want every core; `$SOFTLOOP_TORCH_THREADS` overrides either way.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import os
 import torch
 
 THREADS_ENV = "SOFTLOOP_TORCH_THREADS"
-# Below this many parameters one thread wins on CPU (the ops are a few thousand FLOPs each).
-SMALL_MODEL_PARAMS = 20_000_000
+# Below this many parameters one thread is the default on CPU: tiny models (ops of a few
+# thousand FLOPs) and small instruct models of a few hundred hidden units alike.
+SMALL_MODEL_PARAMS = 200_000_000
 
 
 def fit_threads(model: torch.nn.Module) -> int:
