@@ -6,9 +6,7 @@ worker. In both, SIGTERM or SIGINT asks the refiner to stop after the current jo
 training is abandoned without promotion, and its lease released); a second signal quits at once,
 and the job's lease then expires after `--lease-ttl` (renewed on a heartbeat while a job runs,
 so a long training run keeps it; a refiner killed outright is taken over within that time).
-
-Known limitation: a job stops at the end of its training run, not mid-way (`train_prompt` has no
-cancel hook), so with many steps on a big model the first signal can take a while to act.
+Training checks for the signal before every step, so a job stops within one step of it.
 """
 
 from __future__ import annotations

@@ -250,7 +250,7 @@ def stats(by, task, since, until, as_json, db_url):
 
     \b
     Example:
-      softloop stats --by day --since 30d --task add
+      softloop stats --by day --since 30d --task path
     """
     report = _open_store(db_url).stats(
         task=task,
@@ -321,7 +321,7 @@ def export(path, task, status, since, until, prompt_version, search, db_url):
 
     \b
     Example:
-      softloop export runs.jsonl --task add --since 30d
+      softloop export runs.jsonl --task path --since 30d
     """
     filters = _filters(task, status, since, until, prompt_version, search)
     store = _open_store(db_url)

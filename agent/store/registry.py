@@ -1,9 +1,9 @@
 """Prompt-version rows and refine-job leases: the database half of the prompt registry.
 
-The refiner (a later issue) builds on these. Three invariants are kept by the database itself,
-not by careful callers: one row per (name, version), at most one *active* version per prompt
-name, and at most one *running* refine job per prompt name (unique constraints and partial
-unique indexes, on SQLite and PostgreSQL alike).
+The refiner (`softloop.agent.refine`) builds on these. Three invariants are kept by the database
+itself, not by careful callers: one row per (name, version), at most one *active* version per
+prompt name, and at most one *running* refine job per prompt name (unique constraints and
+partial unique indexes, on SQLite and PostgreSQL alike).
 
 Registration: a version number is assigned inside the transaction that inserts the row, under
 a per-name lock (PostgreSQL: an advisory lock; SQLite: the write transaction itself), and the
