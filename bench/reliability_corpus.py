@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -57,14 +57,26 @@ def _snapshot(home: Path, store: Store) -> tuple[Any, ...]:
     return tuple(files), counts
 
 
-def _corpus_cases(lm: FrozenLM, model: Path, other: FrozenLM, url: str, cases: Path):
-    """(category, name, argv, path that must not appear) for every bad input."""
+class Case(NamedTuple):
+    """One bad input: the command, the words its refusal must contain, a path it must not make."""
+
+    category: str
+    name: str
+    argv: list[str]
+    reason: str
+    must_not_exist: Path | None = None
+
+
+def _corpus_cases(
+    lm: FrozenLM, model: Path, other: FrozenLM, cases: Path
+) -> Iterator[Case]:
+    """Every bad input, each refused for a reason of its own (checked, so that a case cannot
+    pass by tripping over an earlier check)."""
     from safetensors.torch import save_file
 
     def prompt_dir(name: str, edit: Callable[[Path], None]) -> Path:
-        path = SoftPrompt.from_init(lm, 4, "vocab", name="good", template=TEMPLATE).save(
-            cases / name
-        )
+        prompt = SoftPrompt.from_init(lm, 4, "vocab", name="good", template=TEMPLATE)
+        path = prompt.save(cases / name)
         edit(path)
         return path
 
@@ -89,65 +101,100 @@ def _corpus_cases(lm: FrozenLM, model: Path, other: FrozenLM, url: str, cases: P
         (path / "prompt.safetensors").unlink()
         (path / "prompt.pt").write_bytes(b"\x80\x04\x95" + b"\x00" * 20)
 
+    def unlink_manifest(path: Path) -> None:
+        (path / "manifest.json").unlink()
+
     foreign = SoftPrompt.from_init(other, 4, "vocab", name="good", template=TEMPLATE)
-    prompt_cases: dict[str, Callable[[Path], None]] = {
-        "pickle instead of safetensors": pickled_only,
-        "safetensors that is a pickle": raw("prompt.safetensors", b"\x80\x04\x95junk"),
-        "truncated safetensors": raw("prompt.safetensors", b"\x10\x00\x00\x00\x00\x00\x00"),
-        "manifest: traversal name": manifest({"name": "../../escape"}),
-        "manifest: template with a second field": manifest({"template": "{input}{x}"}),
-        "manifest: not JSON": raw("manifest.json", b"{not json"),
-        "manifest: missing": lambda path: (path / "manifest.json").unlink(),
-        "manifest: shape disagrees with the tensor": manifest({"n_tokens": 5}),
-        "manifest: another model's fingerprint": manifest(
-            {"base_fingerprint": foreign.manifest.base_fingerprint}
+    prompt_cases: dict[str, tuple[Callable[[Path], None], str]] = {
+        "pickle instead of safetensors": (pickled_only, "never loads pickle"),
+        "safetensors that is a pickle": (
+            raw("prompt.safetensors", b"\x80\x04\x95junk"),
+            "is a pickle",
         ),
-        "weights: NaN": weights(torch.full((4, 32), float("nan"))),
+        "truncated safetensors": (
+            raw("prompt.safetensors", b"\x10\x00\x00\x00\x00\x00\x00"),
+            "truncated or corrupt",
+        ),
+        "manifest: traversal name": (manifest({"name": "../../escape"}), "is not allowed"),
+        "manifest: template with a second field": (
+            manifest({"template": "{input}{x}"}),
+            "single field {input}",
+        ),
+        "manifest: not JSON": (raw("manifest.json", b"{not json"), "not a valid prompt manifest"),
+        "manifest: missing": (unlink_manifest, "manifest.json is missing"),
+        "manifest: shape disagrees with the tensor": (manifest({"n_tokens": 5}), "has shape"),
+        "manifest: another model's fingerprint": (
+            manifest({"base_fingerprint": foreign.manifest.base_fingerprint}),
+            "fingerprint",
+        ),
+        "weights: NaN": (weights(torch.full((4, 32), float("nan"))), "NaN or infinite"),
     }
     add = ["prompts", "add", "--model", str(model), "--active"]
-    for name, edit in prompt_cases.items():
-        directory = prompt_dir(name.replace(" ", "-").replace(":", ""), edit)
-        yield "prompt files", name, [*add, str(directory)], None
+    for name, (edit, reason) in prompt_cases.items():
+        directory = prompt_dir(name.replace(" ", "-").replace(":", "").replace("'", ""), edit)
+        yield Case("prompt files", name, [*add, str(directory)], reason)
     good = prompt_dir("good", lambda path: None)
-    yield "prompt files", "--name with a traversal", [*add, str(good), "--name", "../../x"], None
+    yield Case(
+        "prompt files",
+        "--name with a traversal",
+        [*add, str(good), "--name", "../../x"],
+        "is not allowed",
+    )
 
     run = ["run", "--model", str(model)]
-    yield "requests", "task name with a traversal", [*run, "--task", "../../x", "ab"], None
-    yield "requests", "task name too long", [*run, "--task", "t" * 65, "ab"], None
-    yield "requests", "unknown task", [*run, "--task", "nope", "ab"], None
-    yield "requests", "input of 100,000 characters", [*run, "--task", TASK, "a" * 100_000], None
+    requests = {
+        "task name with a traversal": (["--task", "../../x", "ab"], "is not allowed"),
+        "task name too long": (["--task", "t" * 65, "ab"], "characters long"),
+        "unknown task": (["--task", "nope", "ab"], "no active prompt for task 'nope'"),
+        "input of 100,000 characters": (["--task", TASK, "a" * 100_000], "tokens long"),
+    }
+    for name, (args, reason) in requests.items():
+        yield Case("requests", name, [*run, *args], reason)
 
     jsonl = {
-        "weight NaN": b'{"input": "a", "output": "b", "weight": NaN}\n',
-        "weight Infinity": b'{"input": "a", "output": "b", "weight": Infinity}\n',
-        "weight 1e999": b'{"input": "a", "output": "b", "weight": 1e999}\n',
-        "weight negative": b'{"input": "a", "output": "b", "weight": -1}\n',
-        "not JSON": b"input=a output=b\n",
-        "no output field": b'{"input": "a"}\n',
-        "nested 100,000 deep": b"[" * 100_000 + b"\n",
-        "1 MB example": b'{"input": "' + b"a" * 1_000_000 + b'", "output": "b"}\n',
-        "lone surrogate": b'{"input": "\\ud800", "output": "b"}\n',
-        "not UTF-8": b"\xff\xfe\x00garbage\n",
-        "empty file": b"",
+        "weight NaN": (b'{"input": "a", "output": "b", "weight": NaN}\n', '"weight" nan'),
+        "weight Infinity": (
+            b'{"input": "a", "output": "b", "weight": Infinity}\n',
+            '"weight" inf',
+        ),
+        "weight 1e999": (b'{"input": "a", "output": "b", "weight": 1e999}\n', '"weight" inf'),
+        "weight negative": (b'{"input": "a", "output": "b", "weight": -1}\n', '"weight" -1'),
+        "not JSON": (b"input=a output=b\n", "is not valid JSON"),
+        "no output field": (b'{"input": "a"}\n', 'string fields "input" and "output"'),
+        "nested 100,000 deep": (b"[" * 100_000 + b"\n", "nested too deeply"),
+        "1 MB example": (
+            b'{"input": "' + b"a" * 1_000_000 + b'", "output": "b"}\n',
+            "training example 1 is",
+        ),
+        "lone surrogate": (b'{"input": "\\ud800", "output": "b"}\n', "unpaired surrogate"),
+        "not UTF-8": (b"\xff\xfe\x00garbage\n", "cannot read"),
+        "empty file": (b"", "holds no examples"),
     }
-    for name, data in jsonl.items():
-        path = cases / f"{name.replace(' ', '-')}.jsonl"
+    for name, (data, reason) in jsonl.items():
+        slug = name.replace(" ", "-").replace(",", "")
+        path = cases / f"{slug}.jsonl"
         path.write_bytes(data)
-        out = cases / f"out-{name.replace(' ', '-')}"
+        out = cases / f"out-{slug}"
         argv = ["train", "--model", str(model), "--data", str(path), "--out", str(out)]
-        yield "JSONL", name, [*argv, "--steps", "1"], out
+        yield Case("JSONL", name, [*argv, "--name", "p", "--steps", "1"], reason, out)
 
     secret = "pw-in-url"
     urls = {
-        "port is not a number": f"postgresql://u:{secret}@127.0.0.1:port/x",
-        "not a URL": f"u:{secret}@127.0.0.1/x",
-        "unknown database kind": f"nosuchdb://u:{secret}@h/x",
-        "driver not installed": f"mysql://u:{secret}@h/x",
-        "server unreachable": f"postgresql+psycopg://u:{secret}@127.0.0.1:1/x",
-        "SQLite file missing": f"sqlite:///{cases}/missing/x.db",
+        "port is not a number": (
+            f"postgresql://u:{secret}@127.0.0.1:port/x",
+            "cannot read the database URL",
+        ),
+        "not a URL": (f"u:{secret}@127.0.0.1/x", "cannot read the database URL"),
+        "unknown database kind": (f"nosuchdb://u:{secret}@h/x", "cannot use the database URL"),
+        "driver not installed": (f"mysql://u:{secret}@h/x", "cannot use the database URL"),
+        "server unreachable": (
+            f"postgresql+psycopg://u:{secret}@127.0.0.1:1/x",
+            "cannot reach the database",
+        ),
+        "SQLite file missing": (f"sqlite:///{cases}/missing/x.db", "no database file"),
     }
-    for name, bad in urls.items():
-        yield "URLs", name, ["history", "--db", bad], None
+    for name, (bad, reason) in urls.items():
+        yield Case("URLs", name, ["history", "--db", bad], reason)
 
 
 def bad_input_corpus(cfg: ReliabilityConfig, lm: FrozenLM, model: Path, dbs: Databases, work: Path):
@@ -167,25 +214,28 @@ def bad_input_corpus(cfg: ReliabilityConfig, lm: FrozenLM, model: Path, dbs: Dat
     other = FrozenLM.from_pretrained(tiny_model(work / "corpus" / "other", seed=1))
     rows: list[dict[str, Any]] = []
     tried: Counter[str] = Counter()
-    for category, name, argv, must_not_exist in _corpus_cases(lm, model, other, url, cases):
-        if cfg.corpus_per_category is not None and tried[category] >= cfg.corpus_per_category:
+    for case in _corpus_cases(lm, model, other, cases):
+        if cfg.corpus_per_category is not None and tried[case.category] >= cfg.corpus_per_category:
             continue
-        tried[category] += 1
+        tried[case.category] += 1
         before = _snapshot(home, store)
-        code, out, err = _cli(argv, env)
+        code, out, err = _cli(case.argv, env)
         after = _snapshot(home, store)
         lines = [line for line in (out + err).splitlines() if line.strip()]
-        written = before != after or (must_not_exist is not None and must_not_exist.exists())
+        made = case.must_not_exist is not None and case.must_not_exist.exists()
+        written = before != after or made
         clear = len(lines) == 1 and "Traceback" not in err and "pw-in-url" not in out + err
+        why = case.reason in (lines[0] if lines else "")
         rows.append(
             {
-                "category": category,
-                "case": name,
+                "category": case.category,
+                "case": case.name,
                 "exit": code,
                 "one_line": clear,
+                "for_its_reason": why,
                 "written": written,
-                "message": lines[0][:200] if lines else "",
-                "ok": code not in (0, -1) and clear and not written,
+                "message": lines[0][:300] if lines else "",
+                "ok": code != 0 and clear and why and not written,
             }
         )
     store.close()
