@@ -6,6 +6,7 @@ See `softloop.bench.reliability` for the scenarios themselves.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -225,6 +226,15 @@ class Witness:
         prompt = self.inner.load(ref)
         self.used[ref.name] = prompt.manifest.version
         return prompt
+
+
+def child_process() -> None:
+    """Settings for a scenario's child process: one thread, and quiet logs (each child writes
+    what it did to its own log file; under injected faults the library's warnings, a refiner's
+    failed round with its traceback, psycopg's notes on killed connections, are expected)."""
+    torch.set_num_threads(1)
+    for name in ("softloop", "psycopg"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _parity(task: str, input: str, answer: str) -> tuple[bool, str]:

@@ -18,8 +18,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from softloop.agent.graph import build_graph
 from softloop.agent.store import Store
 from softloop.agent.store.spool import replay
@@ -33,6 +31,7 @@ from softloop.bench.reliability_kit import (
     Witness,
     _one_line,
     _parity,
+    child_process,
     make_refiner,
     refine_config,
     registry_for,
@@ -46,7 +45,7 @@ PROMOTER_TTL_S = 60.0
 
 def _agent(url: str, home: Path, lm: FrozenLM, index: int, runs: int, log: Path, go: Any) -> None:
     """One agent process: `runs` requests through the stored loop, one log line each."""
-    torch.set_num_threads(1)
+    child_process()
     store = Store(url, auto_upgrade=False)
     witness = Witness(registry_for(store, lm, home, f"agent-{index}"))
     critic = PredicateCritic(_parity, name="parity")
@@ -82,7 +81,7 @@ def _agent(url: str, home: Path, lm: FrozenLM, index: int, runs: int, log: Path,
 
 def _promoter(url: str, home: Path, lm: FrozenLM, stop: Any, log: Path, ttl_s: float) -> None:
     """A refiner process that retrains and promotes the task prompt until told to stop."""
-    torch.set_num_threads(1)
+    child_process()
     store = Store(url, auto_upgrade=False)
     refiner = make_refiner(
         store, lm, home, refine_config(ttl_s, min_feedback=30, steps=3), [TASK], "promoter"

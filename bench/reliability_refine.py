@@ -17,8 +17,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from softloop.agent.graph.prompt_source import PromptRef
 from softloop.agent.refine import RefineConfig
 from softloop.agent.registry import verified_path
@@ -30,6 +28,7 @@ from softloop.bench.reliability_kit import (
     ReliabilityConfig,
     ScenarioResult,
     add_feedback,
+    child_process,
     make_refiner,
     refine_config,
     registry_for,
@@ -39,7 +38,7 @@ from softloop.prompts import FrozenLM
 
 
 def _refine_child(url: str, home: Path, lm: FrozenLM, config: RefineConfig, who: str) -> None:
-    torch.set_num_threads(1)
+    child_process()
     store = Store(url, auto_upgrade=False)
     make_refiner(store, lm, home, config, [TASK], who).refine(TASK)
     store.close()
@@ -157,7 +156,7 @@ def _orphans(store: Store, home: Path) -> int:
 def _cycling_refiner(
     url: str, home: Path, lm: FrozenLM, k: int, cycles: int, ttl_s: float, barrier: Any, out: Any
 ) -> None:
-    torch.set_num_threads(1)
+    child_process()
     store = Store(url, auto_upgrade=False)
     config = refine_config(ttl_s, min_feedback=10, steps=10)
     refiner = make_refiner(store, lm, home, config, [TASK, OTHER], f"refiner-{k}")
