@@ -7,19 +7,32 @@ they are given, so the store and the CLI's review commands can share the vocabul
 
 from softloop.critics.checks import OracleCritic, PredicateCritic, RegexCritic, SchemaCritic
 from softloop.critics.compose import AllOf, WeightedScore
-from softloop.critics.confidence import ConfidenceCritic, Doubt, DoubtHint, position_hint
+from softloop.critics.confidence import (
+    ConfidenceChoice,
+    ConfidenceCritic,
+    Doubt,
+    DoubtHint,
+    confidence_choice,
+    fit_confidence,
+    position_hint,
+)
 from softloop.critics.critique import BatchedCritic, Critic, Critique, CritiqueRequest, Verdict
 from softloop.critics.metrics import auc
 from softloop.critics.soft_prompt_critic import (
     CriticFormat,
     SoftPromptCritic,
+    default_marks,
     fit_threshold,
+    format_for,
     mark_loss,
+    record_marks,
+    recorded_marks,
 )
 
 __all__ = [
     "AllOf",
     "BatchedCritic",
+    "ConfidenceChoice",
     "ConfidenceCritic",
     "Critic",
     "CriticFormat",
@@ -35,7 +48,13 @@ __all__ = [
     "Verdict",
     "WeightedScore",
     "auc",
+    "confidence_choice",
+    "default_marks",
+    "fit_confidence",
     "fit_threshold",
+    "format_for",
     "mark_loss",
     "position_hint",
+    "record_marks",
+    "recorded_marks",
 ]

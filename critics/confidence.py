@@ -6,6 +6,12 @@ unsure. So this critic scores an answer by its least likely step under the task 
 of the answer included: one doubtful step makes the whole answer suspect, however sure the
 others were. The loop uses it where no trusted critique prompt exists.
 
+Or by the mean of the steps' log-probabilities (`reduce="mean"`, reported as the geometric mean
+probability): where a model spreads its doubt over a whole answer rather than one step (many
+short answers of an instruct model), the mean ranks mistakes better. Which one ranks a task's
+mistakes better is measured, not assumed: `fit_confidence` picks it on labelled answers, with
+the threshold, and a task prompt can carry that choice in its manifest (`confidence_choice`).
+
 The feedback names the first doubtful step (`at 3`, `too short`, `too long`); pass `hint` for
 the words a task's revise step knows.
 
@@ -23,9 +29,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from softloop.critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
+from softloop.critics.metrics import auc
+from softloop.critics.soft_prompt_critic import fit_threshold
 
 if TYPE_CHECKING:
     from softloop.prompts import PromptedLM, SoftPrompt
@@ -54,11 +62,26 @@ def position_hint(task: str, doubt: Doubt) -> str:
     return f"at {doubt.offset + 1}"
 
 
+Reduce = Literal["min", "mean"]
+REDUCES: tuple[Reduce, ...] = ("min", "mean")
+CONFIDENCE_KEY = "confidence"  # a task prompt's manifest extra: {"reduce": ..., "threshold": ...}
+
+
+def reduce_probs(probs: Sequence[float], reduce: Reduce) -> float:
+    """An answer's score from its steps' probabilities: the least, or the geometric mean."""
+    if not probs:
+        return 0.0  # no step at all: an empty answer from a model without an end token
+    if reduce == "min":
+        return min(probs)
+    return math.exp(sum(math.log(max(p, 1e-300)) for p in probs) / len(probs))
+
+
 class ConfidenceCritic(BatchedCritic):
-    """Judges answers by the task prompt's probability of their least likely token.
+    """Judges answers by the task prompt's probability of their least likely token (or, with
+    `reduce="mean"`, of their tokens' geometric mean).
 
     prompt: the task prompt the answers were written under (one critic per task prompt).
-    threshold: the least-token probability at or above which an answer passes.
+    threshold: the score at or above which an answer passes.
     """
 
     def __init__(
@@ -69,11 +92,20 @@ class ConfidenceCritic(BatchedCritic):
         threshold: float = 0.6,
         hint: DoubtHint = position_hint,
         name: str | None = None,
+        reduce: Reduce = "min",
     ):
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        if reduce not in REDUCES:
+            raise ValueError(f"reduce must be 'min' or 'mean', got {reduce!r}")
         self.lm, self.prompt, self.threshold, self.hint = lm, prompt, threshold, hint
-        self.name = name or f"confidence:{prompt.manifest.name}@{prompt.manifest.version}"
+        self.reduce = reduce
+        kind = "confidence" if reduce == "min" else f"confidence-{reduce}"
+        self.name = name or f"{kind}:{prompt.manifest.name}@{prompt.manifest.version}"
+
+    def scores(self, requests: Sequence[CritiqueRequest]) -> list[float]:
+        """Each answer's score under this critic's reduction."""
+        return [reduce_probs(probs, self.reduce) for probs, _ in self._read(requests)]
 
     def step_probabilities(self, requests: Sequence[CritiqueRequest]) -> list[list[float]]:
         """P(each token of the answer, then of its end) under the task prompt, one list per row."""
@@ -83,13 +115,15 @@ class ConfidenceCritic(BatchedCritic):
         out = []
         for r, (probs, doubt_at) in zip(requests, self._read(requests), strict=True):
             # No step at all: an empty answer from a model without an end-of-text token.
-            score = min(probs, default=0.0)
+            score = reduce_probs(probs, self.reduce)
             verdict = verdict_of(score, self.threshold)
             feedback = ""
             if not probs:
                 feedback = "empty answer"
             elif verdict == "fail":
-                first = next(j for j, p in enumerate(probs) if p < self.threshold)
+                # The first doubtful step; under the mean, possibly none is below the bar alone.
+                low = [j for j, p in enumerate(probs) if p < self.threshold]
+                first = low[0] if low else min(range(len(probs)), key=probs.__getitem__)
                 feedback = self.hint(r.task, doubt_at(first))
             out.append(Critique(verdict=verdict, score=score, feedback=feedback, critic=self.name))
         return out
@@ -123,3 +157,44 @@ class ConfidenceCritic(BatchedCritic):
             probs = [math.exp(x) for x in choices.logprobs[i][m].tolist()]
             rows.append((probs, describe(ids, probs, choices.top_ids[i][m].tolist())))
         return rows
+
+
+@dataclass(frozen=True)
+class ConfidenceChoice:
+    """Which reduction ranks a task's mistakes better, and where to judge with it."""
+
+    reduce: Reduce
+    threshold: float
+    auc: dict[str, float]  # per reduction: P(a wrong answer scores below a right one)
+
+    def as_extra(self) -> dict[str, object]:
+        return {"reduce": self.reduce, "threshold": self.threshold, "auc": dict(self.auc)}
+
+
+def fit_confidence(
+    lm: PromptedLM,
+    prompt: SoftPrompt,
+    requests: Sequence[CritiqueRequest],
+    correct: Sequence[bool],
+) -> ConfidenceChoice:
+    """The reduction with the higher AUC on labelled answers, at its best threshold.
+
+    Ties (or answers all right or all wrong, where AUC says nothing) keep `min`, the default.
+    """
+    probs = ConfidenceCritic(lm, prompt).step_probabilities(requests)
+    wrong = [not c for c in correct]
+    scored = {r: [reduce_probs(p, r) for p in probs] for r in REDUCES}
+    aucs: dict[str, float] = {r: auc([-s for s in scored[r]], wrong) for r in REDUCES}
+    best: Reduce = "mean" if aucs["mean"] > aucs["min"] else "min"  # NaN compares False
+    return ConfidenceChoice(best, fit_threshold(scored[best], list(correct)), aucs)
+
+
+def confidence_choice(prompt: SoftPrompt) -> tuple[Reduce, float] | None:
+    """The reduction and threshold recorded with a task prompt, if any."""
+    found = prompt.manifest.extra.get(CONFIDENCE_KEY)
+    if not isinstance(found, dict) or found.get("reduce") not in REDUCES:
+        return None
+    threshold = found.get("threshold")
+    if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
+        return None
+    return found["reduce"], float(threshold)

@@ -16,6 +16,13 @@ Which steps an answer has comes from the task (`CriticFormat.claims`): claims ar
 answer and the input (`ab` for the hop from `a` to `b`), never from the truth, so the critic
 knows what to check but not the outcome.
 
+The verdict words are part of the critique prompt: a prompt trained to write `Yes` means
+nothing when read for `yes`. So a new critique prompt takes words its model writes as one token
+each (`default_marks`: `Yes` / `No` for a chat model, whose answers start with a capital), and
+records them in its manifest (`record_marks`); whoever builds a critic from the prompt reads
+them back (`format_for`; `SoftPromptCritic` does so itself). A prompt that records none was
+trained with the format's words.
+
 Known limitation: the verdict words are compared by their first token; a model that answers
 in other words must be given matching `pass_mark` / `fail_mark`.
 """
@@ -24,8 +31,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from softloop.critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
 
@@ -35,6 +42,7 @@ if TYPE_CHECKING:  # the format is read before any model loads; the critic needs
 # (task, input, answer) -> the claims to check, in order; each must be free of the marks.
 ClaimsFn = Callable[[str, str, str], Sequence[str]]
 SCORE_BATCH = 64  # rows per forward pass
+VERDICT_KEY = "verdict"  # a critique prompt's manifest extra: {"pass": ..., "fail": ...}
 
 
 @dataclass(frozen=True)
@@ -208,12 +216,78 @@ def _first_token(lm: PromptedLM, text: str) -> int:
     return int(ids[0])
 
 
+def default_marks(tokenizer: Any) -> tuple[str, str]:
+    """The verdict words a new critique prompt for this tokenizer's model learns to write.
+
+    `Yes` / `No` for a model with a chat template (an instruct model answers capitalised),
+    `yes` / `no` otherwise, each pair only if both words are one token each and differ; else
+    the other pair, else `yes` / `no` compared by their first tokens.
+    """
+    pairs = [("yes", "no"), ("Yes", "No")]
+    if getattr(tokenizer, "chat_template", None):
+        pairs.reverse()
+    for pass_mark, fail_mark in pairs:
+        a = tokenizer(pass_mark, add_special_tokens=False)["input_ids"]
+        b = tokenizer(fail_mark, add_special_tokens=False)["input_ids"]
+        if len(a) == 1 and len(b) == 1 and a != b:
+            return pass_mark, fail_mark
+    return "yes", "no"
+
+
+def record_marks(
+    prompt: SoftPrompt, pass_mark: str, fail_mark: str, input_format: str | None = None
+) -> None:
+    """Store the verdict words a critique prompt was trained with in its manifest, and the
+    way it was shown requests where that is not the default (`CriticFormat.input_format`)."""
+    found: dict[str, str] = {"pass": pass_mark, "fail": fail_mark}
+    if input_format is not None and input_format != CriticFormat.input_format:
+        found["input_format"] = input_format
+    prompt.manifest.extra[VERDICT_KEY] = found
+
+
+def recorded_marks(prompt: SoftPrompt) -> tuple[str, str] | None:
+    """The verdict words recorded with a critique prompt, if it records any."""
+    found = prompt.manifest.extra.get(VERDICT_KEY)
+    if not isinstance(found, dict):
+        return None
+    pass_mark, fail_mark = found.get("pass"), found.get("fail")
+    if not (isinstance(pass_mark, str) and isinstance(fail_mark, str) and pass_mark and fail_mark):
+        return None
+    return pass_mark, fail_mark
+
+
+def recorded_input_format(prompt: SoftPrompt) -> str | None:
+    """The request layout recorded with a critique prompt, if it records one."""
+    found = prompt.manifest.extra.get(VERDICT_KEY)
+    layout = found.get("input_format") if isinstance(found, dict) else None
+    if not isinstance(layout, str):
+        return None
+    try:
+        layout.format(task="t", input="i", answer="a")
+    except (KeyError, IndexError, ValueError):
+        return None
+    return layout
+
+
+def format_for(prompt: SoftPrompt, fmt: CriticFormat | None = None) -> CriticFormat:
+    """`fmt` (default `CriticFormat()`) with the verdict words and request layout the prompt
+    records, if any."""
+    fmt = fmt or CriticFormat()
+    marks, layout = recorded_marks(prompt), recorded_input_format(prompt)
+    if marks is not None and marks != (fmt.pass_mark, fmt.fail_mark):
+        fmt = replace(fmt, pass_mark=marks[0], fail_mark=marks[1])
+    if layout is not None and layout != fmt.input_format:
+        fmt = replace(fmt, input_format=layout)
+    return fmt
+
+
 class SoftPromptCritic(BatchedCritic):
     """Judges answers with the frozen LM under a critique soft prompt.
 
     threshold: the pass probability at or above which an answer passes; fit it on labelled
     answers (`fit_threshold`) and store it with the version. Raising it trades right answers
     passed for wrong ones caught.
+    fmt: how requests are shown; the verdict words the prompt records replace the format's.
     """
 
     def __init__(
@@ -230,7 +304,7 @@ class SoftPromptCritic(BatchedCritic):
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         self.lm, self.prompt, self.threshold = lm, prompt, threshold
-        self.fmt = fmt or CriticFormat()
+        self.fmt = format_for(prompt, fmt)
         self.with_feedback, self.max_feedback_tokens = with_feedback, max_feedback_tokens
         self.name = name or f"{prompt.manifest.name}@{prompt.manifest.version}"
 

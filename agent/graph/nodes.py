@@ -28,6 +28,7 @@ from softloop.critics import (
     CritiqueRequest,
     DoubtHint,
     SoftPromptCritic,
+    confidence_choice,
     position_hint,
 )
 from softloop.prompts import PromptedLM, SoftloopError, SoftPrompt
@@ -129,9 +130,13 @@ def learned_critic(
         config.confidence == "fallback" and not trusted
     )
     if config.confidence_threshold is not None and wants_confidence:
-        parts.append(
-            ConfidenceCritic(lm, task_prompt, threshold=config.confidence_threshold, hint=hint)
-        )
+        # A task prompt may record which confidence ranks its mistakes (fitted on its dev set):
+        # used, with its threshold, unless a threshold was asked for ("always").
+        reduce, threshold = confidence_choice(task_prompt) or ("min", config.confidence_threshold)
+        if config.confidence == "always":
+            threshold = config.confidence_threshold
+        critic = ConfidenceCritic(lm, task_prompt, threshold=threshold, hint=hint, reduce=reduce)
+        parts.append(critic)
     if critique is not None and (trusted or not parts):
         fmt = fmt or CriticFormat(task_labels=config.task_labels)
         threshold = critique_threshold(critique)

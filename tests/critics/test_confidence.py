@@ -83,3 +83,33 @@ def test_position_hint_words() -> None:
 def test_threshold_is_validated(lm, critic) -> None:
     with pytest.raises(ValueError, match="threshold"):
         ConfidenceCritic(lm, critic.prompt, threshold=-0.1)
+
+
+def test_the_mean_reduction_scores_the_geometric_mean_of_the_steps(lm, critic) -> None:
+    mean = ConfidenceCritic(lm, critic.prompt, threshold=0.6, reduce="mean")
+    [probs] = critic.step_probabilities([ask("77")])
+    [c] = mean.critique_batch([ask("77")])
+    geometric = math.exp(sum(math.log(p) for p in probs) / len(probs))
+    assert c.score == pytest.approx(geometric)
+    assert mean.scores([ask("77")]) == [pytest.approx(geometric)]
+    assert c.critic.startswith("confidence-mean:const@")
+    if not c.passed:
+        assert c.feedback  # the weakest step is named even when none is below the bar alone
+    with pytest.raises(ValueError, match="reduce"):
+        ConfidenceCritic(lm, critic.prompt, reduce="max")  # type: ignore[arg-type]
+
+
+def test_fit_confidence_picks_the_reduction_that_ranks_better_and_records_it(lm, critic) -> None:
+    from softloop.critics import confidence_choice, fit_confidence
+
+    requests = [ask("7"), ask("8"), ask("77"), ask(""), ask("7", "3"), ask("1", "3")]
+    correct = [True, False, False, False, True, False]
+    choice = fit_confidence(lm, critic.prompt, requests, correct)
+    assert choice.reduce in ("min", "mean") and 0.0 <= choice.threshold <= 1.0
+    assert choice.auc[choice.reduce] >= max(v for v in choice.auc.values() if v == v)
+    assert confidence_choice(critic.prompt) is None
+    critic.prompt.manifest.extra["confidence"] = choice.as_extra()
+    try:
+        assert confidence_choice(critic.prompt) == (choice.reduce, choice.threshold)
+    finally:
+        del critic.prompt.manifest.extra["confidence"]

@@ -169,3 +169,44 @@ def test_target_marks_read_each_step_of_a_trace() -> None:
     assert target_marks(TRACES, "a+ ab- b+") == [True, False, True]
     assert target_marks(CriticFormat(), "no:swap") == [False]
     assert target_marks(CriticFormat(), "yes") == [True]
+
+
+def test_default_marks_are_single_tokens_capitalised_for_chat_models() -> None:
+    from softloop.critics import default_marks
+
+    class Words:
+        """A word-level tokenizer: one token per known word, one per character otherwise."""
+
+        def __init__(self, known: set[str], chat: bool) -> None:
+            self.known, self.chat_template = known, "{{ x }}" if chat else None
+
+        def __call__(self, text: str, add_special_tokens: bool = False) -> dict:
+            ids = [hash(text)] if text in self.known else [ord(c) for c in text]
+            return {"input_ids": ids}
+
+    both = {"yes", "no", "Yes", "No"}
+    assert default_marks(Words(both, chat=True)) == ("Yes", "No")
+    assert default_marks(Words(both, chat=False)) == ("yes", "no")
+    assert default_marks(Words({"yes", "no"}, chat=True)) == ("yes", "no")
+    assert default_marks(Words(set(), chat=True)) == ("yes", "no")  # first tokens, as before
+
+
+def test_the_verdict_words_travel_with_the_critique_prompt(lm, tmp_path) -> None:
+    from softloop.critics import format_for, record_marks, recorded_marks
+
+    prompt = SoftPrompt.from_init(lm, 4, init="vocab", kind="critique", template="{input}?")
+    assert recorded_marks(prompt) is None
+    assert format_for(prompt) == CriticFormat()
+    record_marks(prompt, "+", "-")
+    loaded = SoftPrompt.load(prompt.save(tmp_path / "judge"), lm)
+    assert recorded_marks(loaded) == ("+", "-")
+    fmt = format_for(loaded, CriticFormat(task_labels={"t": "x"}))
+    assert (fmt.pass_mark, fmt.fail_mark, dict(fmt.task_labels)) == ("+", "-", {"t": "x"})
+    # The critic reads them back: it scores "+" against "-", not the format's yes/no.
+    critic = SoftPromptCritic(lm, loaded, fmt=CriticFormat())
+    assert (critic.fmt.pass_mark, critic.fmt.fail_mark) == ("+", "-")
+    reqs = requests()
+    logp = lm.next_token_logprobs([f"t:{r.input}={r.answer}" for r in reqs], loaded)
+    plus, minus = (lm.tokenizer.convert_tokens_to_ids(c) for c in "+-")
+    expected = [1 / (1 + math.exp(row[minus] - row[plus])) for row in logp.tolist()]
+    assert critic.pass_probability(reqs) == pytest.approx(expected, abs=1e-5)
