@@ -23,7 +23,8 @@ see `agent.local_copy`) or, failing those, the world's shipped defaults (recorde
 and `offline` says why.
 
 Naming convention: a task's prompt is named after the task; the critique and revise prompts are
-`critique` and `revise` unless configured otherwise.
+`critique` and `revise` unless configured otherwise, and a task may have a critique prompt of
+its own (`critique_names`; `softloop task add` names it `<task>-critique`).
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ class PromptRegistry:
     defaults: the world's shipped prompts (name -> directory), the last resort when the database
     cannot be reached and no version was ever seen active. local_copy: the file keeping the last
     known active versions (default: beside the root, `$SOFTLOOP_HOME/active-prompts.json` for
-    the default root `$SOFTLOOP_HOME/prompts`).
+    the default root `$SOFTLOOP_HOME/prompts`). critique_names: task -> the critique prompt that
+    judges that task, where it is not `critique_name`.
     """
 
     def __init__(
@@ -147,10 +149,14 @@ class PromptRegistry:
         revise_name: str | None = "revise",
         defaults: Mapping[str, Path] | None = None,
         local_copy: Path | None = None,
+        critique_names: Mapping[str, str] | None = None,
     ):
         self.store, self.lm = store, lm
         self.root = Path(root) if root is not None else softloop_home() / "prompts"
         self.critique_name, self.revise_name = critique_name, revise_name
+        self.critique_names = {
+            t: check_name(n, "prompt name") for t, n in (critique_names or {}).items()
+        }
         self.defaults: dict[str, Path] = dict(defaults or {})
         self.local = LocalCopy(
             local_copy if local_copy is not None else self.root.parent / LOCAL_COPY_NAME,
@@ -164,8 +170,12 @@ class PromptRegistry:
 
     # --- PromptSource --------------------------------------------------------------------
 
+    def critique_for(self, task: str) -> str | None:
+        """The name of the critique prompt that judges `task`'s answers."""
+        return self.critique_names.get(task, self.critique_name)
+
     def _names(self, task: str) -> list[str]:
-        return [n for n in (task, self.critique_name, self.revise_name) if n]
+        return [n for n in (task, self.critique_for(task), self.revise_name) if n]
 
     def select(self, task: str) -> PromptSelection:
         """The active versions this run will use."""
@@ -197,7 +207,7 @@ class PromptRegistry:
         task_ref = ref(task)
         assert task_ref is not None  # checked above: the task has an active version
         return PromptSelection(
-            task=task_ref, critique=ref(self.critique_name), revise=ref(self.revise_name)
+            task=task_ref, critique=ref(self.critique_for(task)), revise=ref(self.revise_name)
         )
 
     def load(self, ref: PromptRef) -> SoftPrompt:

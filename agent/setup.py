@@ -10,8 +10,11 @@ The CLI, the demo and the benchmarks all start from `open_setup(...)`:
 On a world's model (`model=None` with a `World`), the world's shipped prompts are registered as
 the first active versions (idempotent), and its tasks supply an exact oracle, hints for the
 critique prompt's `no:<hint>` targets, the words the model knows each task by, and fixed
-evaluation sets for the refiner. Any other model gets none of that: its prompts come from
-`softloop train` and `softloop prompts add`, and its loop runs without an oracle.
+evaluation sets for the refiner. Any other model gets what its user's own tasks bring
+(`softloop task add`, kept in `agent.tasks`): each task's exact check, run before the critic
+and stored as the oracle's verdict, its label, its critique prompt and its fixed evaluation
+sets. Prompts trained with `softloop train` and registered with `softloop prompts add` run
+without an oracle.
 
 Known limitation: a world's critique evaluation set is built from the model's own answers the
 first time a critique prompt is evaluated, under the task prompts active at that moment, and
@@ -20,6 +23,7 @@ then kept for the life of the process (so active and candidate meet the same set
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -34,8 +38,10 @@ from softloop.agent.refine import EvalSets, Refiner
 from softloop.agent.registry import PromptRegistry
 from softloop.agent.settings import DATABASE_URL_ENV, softloop_home
 from softloop.agent.store import DatabaseUnavailableError, Store
+from softloop.agent.tasks import LazyChecks, TaskRegistry, TaskSpec
 from softloop.agent.world import World
-from softloop.critics import CriticFormat, DoubtHint
+from softloop.critics import Critic, CriticFormat, DoubtHint
+from softloop.critics.task_checks import ByTask, as_oracle
 from softloop.prompts import Example, FrozenLM, SoftloopError
 from softloop.prompts.names import check_name
 from softloop.prompts.threads import fit_threads
@@ -67,6 +73,8 @@ class Setup:
     eval_sets: EvalSets = field(default_factory=EvalSets)
     critic_format: CriticFormat | None = None  # how the critique prompt reads and writes
     steps: StepsFn | None = None  # the oracle's step by step truth, for the critic's targets
+    checks: Sequence[Critic] = ()  # exact checks run before the critic (a user's task checks)
+    tasks: Sequence[TaskSpec] = ()  # the user's own tasks on this model (`agent.tasks`)
 
     def graph(self, **kwargs: Any):
         """`build_graph` over the registry and store, with this world's oracle and task labels.
@@ -83,6 +91,7 @@ class Setup:
         kwargs.setdefault("oracle", self.oracle)
         kwargs.setdefault("store", self.store)
         kwargs.setdefault("doubt_hint", self.doubt_hint)
+        kwargs.setdefault("checks", self.checks)
         kwargs.setdefault("critic_format", self.format(config.task_labels))
         lm = kwargs.pop("lm", None) or self.lm
         return build_graph(lm, self.registry, config=config, **kwargs)
@@ -139,7 +148,7 @@ class Setup:
                 f"no active prompt for task {task!r} (known tasks: {listed}); train one with "
                 "`softloop train` and register it with `softloop prompts add DIR --active`"
             )
-        critique = self.registry.critique_name
+        critique = self.registry.critique_for(task)
         if critique and not self._has_critique(critique):
             raise SoftloopError(
                 f"no active {critique!r} prompt, so the loop has no critic; train one and "
@@ -176,8 +185,10 @@ def open_setup(
     fit_threads(lm.model)
     registry = PromptRegistry(store, lm, home / "prompts", local_copy=home / LOCAL_COPY_NAME)
     if world is None or not world.is_model(model):
-        return Setup(lm=lm, store=store, registry=registry)
-    return _world_setup(lm, store, registry, world, defaults)
+        setup = Setup(lm=lm, store=store, registry=registry)
+    else:
+        setup = _world_setup(lm, store, registry, world, defaults)
+    return with_tasks(setup, TaskRegistry(home / "tasks"))
 
 
 def load_model(model: str | None, world: World | None = None) -> FrozenLM:
@@ -201,6 +212,39 @@ def _open_store(db_url: str | None, home: Path, auto_upgrade: bool | None) -> St
         return Store(url, auto_upgrade=auto_upgrade)
     # softloop's own SQLite file in its own data directory: created and migrated on first use.
     return Store(f"sqlite:///{home / 'softloop.db'}", auto_upgrade=True)
+
+
+def with_tasks(setup: Setup, tasks: TaskRegistry) -> Setup:
+    """`setup` with the user's own tasks on its model: each one's check (run before the critic
+    and stored as the oracle's verdict, the world's oracle answering for the others), label,
+    critique prompt and fixed evaluation sets (read when a refiner first needs them)."""
+    specs = tasks.all(setup.lm.fingerprint)
+    if not specs:
+        return setup
+    setup.registry.critique_names.update({s.name: s.critique for s in specs if s.critique})
+    checks = LazyChecks({s.name: s.check for s in specs if s.check is not None})
+    evals: dict[str, Sequence[Example]] = dict(setup.eval_sets.tasks)
+    for s in specs:
+        evals[s.name] = LazyExamples(functools.partial(tasks.dev, s.name))
+        if s.critique:
+            evals[s.critique] = LazyExamples(functools.partial(tasks.critique_dev, s.name))
+    oracle = setup.oracle
+    if checks:
+        own, world = as_oracle(checks), setup.oracle
+
+        def oracle(task: str, input: str, answer: str) -> bool | None:
+            if task in checks or world is None:
+                return own(task, input, answer)
+            return world(task, input, answer)
+
+    return replace(
+        setup,
+        oracle=oracle,
+        task_labels={**setup.task_labels, **{s.name: s.label for s in specs}},
+        eval_sets=EvalSets(tasks=evals, critique=setup.eval_sets.critique),
+        checks=[*setup.checks, ByTask(checks)] if checks else setup.checks,
+        tasks=specs,
+    )
 
 
 def _world_setup(

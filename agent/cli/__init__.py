@@ -20,6 +20,7 @@ from softloop.prompts.errors import SoftloopError
 # name -> "module:attribute" of a click command. Add a command here and in its own module.
 COMMANDS: dict[str, str] = {
     "db": "softloop.agent.cli.db:db",
+    "eval": "softloop.agent.cli.eval_cmd:eval_cmd",
     "export": "softloop.agent.cli.review:export",
     "export-peft": "softloop.agent.cli.peft_cmd:export_peft_cmd",
     "history": "softloop.agent.cli.review:history",
@@ -31,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "serve": "softloop.agent.cli.serve:serve",
     "show": "softloop.agent.cli.review:show",
     "stats": "softloop.agent.cli.review:stats",
+    "task": "softloop.agent.cli.task_cmd:task",
     "train": "softloop.agent.cli.train:train",
 }
 

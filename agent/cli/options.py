@@ -59,7 +59,8 @@ model_option = click.option(
     "model_path",
     default=None,
     metavar="PATH_OR_ID",
-    help="Hugging Face causal LM (local path or hub id). Default: the embedded reference model.",
+    help="Hugging Face causal LM: a local path, a hub id or a .gguf file (converted once, kept "
+    "under $SOFTLOOP_HOME/models). Default: the embedded reference model.",
 )
 
 

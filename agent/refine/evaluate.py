@@ -28,10 +28,11 @@ def task_accuracy(
     prompt: SoftPrompt,
     examples: Sequence[Example],
     max_new_tokens: int = 32,
-    check: Callable[[str, str], bool] | None = None,
+    check: Callable[[str, str], bool | None] | None = None,
 ) -> float:
     """Share of greedy answers that are right: `check(input, answer)` where the task has an
-    oracle (many answers may be right), else equal to the example's output."""
+    oracle (many answers may be right), else (or where it answers None) equal to the
+    example's output."""
     if not examples:
         return 0.0
     right = 0
@@ -39,7 +40,8 @@ def task_accuracy(
         chunk = examples[i : i + EVAL_BATCH]
         outputs = lm.generate([e.input for e in chunk], prompt, max_new_tokens=max_new_tokens)
         for o, e in zip(outputs, chunk, strict=True):
-            right += check(e.input, o) if check is not None else o == e.output
+            verdict = check(e.input, o) if check is not None else None
+            right += (o == e.output) if verdict is None else bool(verdict)
     return right / len(examples)
 
 

@@ -55,7 +55,7 @@ from softloop.agent.refine.evaluate import (
 )
 from softloop.agent.registry import PromptRegistry
 from softloop.agent.store import PromptVersion, RefineJob, Store
-from softloop.critics import CriticFormat, fit_threshold, mark_loss
+from softloop.critics import CriticFormat, fit_threshold, format_for, mark_loss
 from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 from softloop.prompts.training import text_loss
 
@@ -68,8 +68,9 @@ Action = Literal["promoted", "rejected", "skipped", "abandoned", "failed"]
 class EvalSets:
     """Fixed evaluation examples that are never trained on.
 
-    tasks: task name → (input, right answer) examples. critique: rendered critic inputs with
-    `yes` / `no:…` outputs, ideally the model's own answers labelled by an oracle.
+    tasks: task name → (input, right answer) examples; a critique prompt's name → its own
+    set, in place of `critique`. critique: rendered critic inputs with `yes` / `no:…` outputs,
+    ideally the model's own answers labelled by an oracle.
     """
 
     tasks: Mapping[str, Sequence[Example]] = field(default_factory=dict)
@@ -284,7 +285,7 @@ class Refiner:
         if row.kind not in self.config.kinds:
             close("released")
             return RefineOutcome(name=name, action="skipped", reason=f"kind {row.kind} not refined")
-        data = self._dataset(row)
+        data = self._dataset(row, prompt)
         trust: dict[str, Any] = (
             {
                 "critic_weight": data.critic_weight,
@@ -330,14 +331,21 @@ class Refiner:
         last = self.store.last_job(row.name, "succeeded")
         return max(since, last.started_at) if last is not None else since
 
-    def _dataset(self, row: PromptVersion) -> Dataset:
+    def _format(self, prompt: SoftPrompt) -> CriticFormat:
+        """The critique format with the verdict words and layout the prompt was trained with."""
+        return format_for(prompt, self.fmt)
+
+    def _dataset(self, row: PromptVersion, prompt: SoftPrompt) -> Dataset:
         since = self._since(row)
         if row.kind == "critique":
+            # A task's own critique prompt learns from that task's runs only.
+            task = prompt.manifest.extra.get("task")
+            runs = self.store.iter_runs(task=task) if isinstance(task, str) else None
             return critique_dataset(
-                self.store.iter_runs(),
+                runs if runs is not None else self.store.iter_runs(),
                 since,
                 self.config,
-                self.fmt,
+                self._format(prompt),
                 self.hint,
                 self.steps,
                 self.oracle,
@@ -349,8 +357,10 @@ class Refiner:
     ) -> tuple[RefineOutcome, SoftPrompt]:
         cfg = self.config
         candidate = SoftPrompt(active.weight.detach().clone(), active.manifest.model_copy())
+        fmt = self._format(active)
         if row.kind == "critique":
-            evalset = [*self.eval_sets.critique, *data.holdout]
+            fixed = self.eval_sets.tasks.get(row.name, self.eval_sets.critique)
+            evalset = [*fixed, *data.holdout]
         else:
             evalset = [*self.eval_sets.tasks.get(row.name, ()), *data.holdout]
         if not evalset:
@@ -365,7 +375,7 @@ class Refiner:
             ),
             should_stop=self._should_stop,
             # A critic learns the marks it is scored by; a task prompt its answers' text.
-            loss=mark_loss(self.fmt) if row.kind == "critique" else text_loss,
+            loss=mark_loss(fmt) if row.kind == "critique" else text_loss,
         )
         if report.cancelled or self._should_stop():
             why = "lost the lease while training" if self._lease_lost.is_set() else None
@@ -377,8 +387,8 @@ class Refiner:
         if row.kind == "critique":
             # The candidate judges at the threshold that best separates its training rows;
             # the active version at the one recorded with it.
-            probs = example_pass_probabilities(self.lm, candidate, data.train, self.fmt)
-            correct = [self.fmt.is_pass(e.output) for e in data.train]
+            probs = example_pass_probabilities(self.lm, candidate, data.train, fmt)
+            correct = [fmt.is_pass(e.output) for e in data.train]
             candidate.manifest.metrics["critic_threshold"] = fit_threshold(probs, correct)
         (before, active_alarm), (after, alarm) = (
             self._score(p, row.kind, evalset, row.name) for p in (active, candidate)
@@ -406,13 +416,13 @@ class Refiner:
         """(the gate's metric, the share of right answers a critic fails; 0 for task prompts)."""
         if kind == "critique":
             threshold = float(prompt.manifest.metrics.get("critic_threshold", 0.5))
-            scores = critic_scores(self.lm, prompt, evalset, self.fmt, threshold)
+            scores = critic_scores(self.lm, prompt, evalset, self._format(prompt), threshold)
             return scores.balanced_accuracy, scores.false_alarm_rate
         oracle = self.oracle
 
-        def check(input: str, answer: str) -> bool:
+        def check(input: str, answer: str) -> bool | None:
             assert oracle is not None
-            return bool(oracle(name, input, answer))
+            return oracle(name, input, answer)  # None: a task it does not know, exact match
 
         return task_accuracy(
             self.lm,
