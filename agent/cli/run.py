@@ -39,11 +39,17 @@ from softloop.agent.cli.text import printable
     help="An answer fails when the task prompt gave any of its tokens less than this "
     "probability (default: 0.6); 0 leaves confidence out and the critique prompt judges alone.",
 )
+@click.option(
+    "--chat",
+    is_flag=True,
+    help="Check that the task's prompt uses the model's chat template (prompts keep their "
+    "template, so runs need no flag; this refuses a prompt trained without it).",
+)
 @model_option
 @db_option
 @json_option
 @click.argument("input_text", metavar="INPUT")
-def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
+def run(task, max_rounds, confidence, chat, model_path, db_url, as_json, input_text):
     """Send one request through the loop and print its trajectory and run id.
 
     \b
@@ -62,6 +68,8 @@ def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
     logging.getLogger("softloop.loop").addHandler(muted)
     try:
         setup.check_task(task)
+        if chat:
+            check_chat(setup, task)
         state = {"task": task, "input": input_text, "max_rounds": max_rounds}
         # --confidence 0 means no confidence check at all, not a threshold nothing fails.
         config = LoopConfig()
@@ -82,6 +90,18 @@ def run(task, max_rounds, confidence, model_path, db_url, as_json, input_text):
         click.echo(f"warning: {offline_note(offline, final)}", err=True)
     elif final.store_error:
         click.echo(f"warning: {final.store_error}", err=True)
+
+
+def check_chat(setup, task: str) -> None:
+    """Refuse to run `task` as a chat task unless its active prompt uses the chat template."""
+    from softloop.prompts import SoftloopError
+
+    active = setup.registry.active_prompt(task)
+    if active is not None and not active[1].manifest.extra.get("chat"):
+        raise SoftloopError(
+            f"the active prompt of task {task!r} does not use the chat template; drop --chat "
+            "or train it with --chat"
+        )
 
 
 def offline_note(reason: str, final) -> str:

@@ -59,6 +59,9 @@ def test_task_add_then_run_then_list_and_show(model_dir, data, env, tmp_path) ->
     first = state["attempts"][0]
     assert first["oracle_correct"] == first["output"][-1:].isdigit()
 
+    refused = run(env, "run", "--model", str(model_dir), "--task", "sum", "--chat", "2+3")
+    assert "does not use the chat template" in str(refused.exception)
+
     listed = run(env, "task", "list")
     assert listed.exit_code == 0 and listed.output.startswith("sum: python check")
     shown = json.loads(run(env, "task", "show", "sum", "--json").stdout)
