@@ -71,6 +71,8 @@ class TaskOptions:
     batch_size: int | None = None
     seed: int = 0
     progress: bool = False
+    # A prompt already trained for the task (`softloop train`): used as it is, not retrained.
+    prompt: SoftPrompt | None = None
 
 
 @dataclass
@@ -155,14 +157,27 @@ def add_task(
         progress=opts.progress,
     )
     n_tokens = opts.n_tokens or base.n_tokens
-    label = opts.label or opts.instruction or name
+    instruction = opts.instruction or (opts.prompt.instruction if opts.prompt else None)
+    label = opts.label or instruction or name
 
-    prompt = new_task_prompt(lm, name, n_tokens, opts.instruction, opts.chat, seed=opts.seed)
-    say(f"training the task prompt {name!r}: {config.steps} steps on {len(train)} examples")
-    train_prompt(lm, prompt, list(train), list(dev) or None, config)
+    if opts.prompt is not None:
+        prompt = opts.prompt
+        if prompt.manifest.kind != PromptKind.TASK:
+            raise ConfigError(f"prompt {prompt.name!r} is a {prompt.manifest.kind} prompt")
+        prompt.manifest = prompt.manifest.model_copy(update={"name": name})
+        if opts.chat != bool(prompt.manifest.extra.get("chat")):
+            raise ConfigError(
+                f"prompt {name!r} was trained {'with' if not opts.chat else 'without'} the chat "
+                f"template; {'pass' if not opts.chat else 'drop'} --chat"
+            )
+        say(f"using the trained prompt as {name!r}")
+    else:
+        prompt = new_task_prompt(lm, name, n_tokens, opts.instruction, opts.chat, seed=opts.seed)
+        say(f"training the task prompt {name!r}: {config.steps} steps on {len(train)} examples")
+        train_prompt(lm, prompt, list(train), list(dev) or None, config)
     report = None
     if dev:
-        report = evaluate(lm, prompt, dev, _gold_check(check))
+        report = evaluate(lm, prompt, dev, _gold_check(check), instruction)
         say(
             f"dev accuracy {report.accuracy:.3f} with the prompt, {report.without_prompt:.3f} "
             f"with the instruction as text (n={report.n})"
@@ -241,7 +256,7 @@ def add_task(
     spec = TaskSpec(
         name=name,
         label=label,
-        instruction=opts.instruction,
+        instruction=instruction,
         chat=opts.chat,
         check=opts.check,
         critique=critique.name,

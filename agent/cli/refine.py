@@ -119,11 +119,29 @@ def _stop_on_signals(refiner):
     help="How long a refiner's lease on a prompt lasts without renewal (renewed while it "
     "works); a crashed refiner's prompt is taken over after this. Default: 15m.",
 )
+@click.option(
+    "--steps", type=click.IntRange(1), default=None, help="Training steps per candidate (150)."
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=None, help="Examples per step (32)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress and full tracebacks.")
 @model_option
 @db_option
 @json_option
-def refine(once, every, names, min_feedback, lease_ttl, verbose, model_path, db_url, as_json):
+def refine(
+    once,
+    every,
+    names,
+    min_feedback,
+    lease_ttl,
+    steps,
+    batch_size,
+    verbose,
+    model_path,
+    db_url,
+    as_json,
+):
     """Retrain prompts on stored feedback; promote a candidate only if it beats the active one.
 
     Prints one line per prompt: promoted, rejected, skipped (and why) or failed. Several
@@ -135,6 +153,7 @@ def refine(once, every, names, min_feedback, lease_ttl, verbose, model_path, db_
       softloop refine --every 10m                 # a worker; stops cleanly on SIGTERM
       softloop refine --once --names reverse,critique --min-feedback 50 --json
       softloop refine --every 10m --lease-ttl 2m  # a crashed worker's prompts free in 2m
+      softloop refine --once --model model.gguf --steps 40 --batch-size 8  # a larger model
     """
     if once == (every is not None):
         raise click.UsageError("give exactly one of --once or --every DURATION")
@@ -152,7 +171,12 @@ def refine(once, every, names, min_feedback, lease_ttl, verbose, model_path, db_
         try:
             overrides = {
                 key: value
-                for key, value in (("min_new_feedback", min_feedback), ("lease_ttl_s", ttl_s))
+                for key, value in (
+                    ("min_new_feedback", min_feedback),
+                    ("lease_ttl_s", ttl_s),
+                    ("steps", steps),
+                    ("batch_size", batch_size),
+                )
                 if value is not None
             }
             config = RefineConfig.model_validate(overrides) if overrides else None

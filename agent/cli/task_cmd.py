@@ -45,6 +45,13 @@ def task() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Held-out examples: the prompt is measured and the critic's threshold fitted on them.",
 )
+@click.option(
+    "--prompt",
+    "prompt_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A task prompt already trained (`softloop train`): registered as it is, not retrained.",
+)
 @click.option("--instruction", default=None, help="What the task is, in words: starts the prompt.")
 @click.option(
     "--label",
@@ -68,6 +75,7 @@ def add(
     model_path,
     data_path,
     dev_path,
+    prompt_dir,
     instruction,
     label,
     chat,
@@ -88,10 +96,11 @@ def add(
     (before the critic) and is stored as the truth the refiner learns from.
 
     \b
-    Example:
+    Examples:
       softloop task add add --model SmolLM2-135M-Instruct.Q4_1.gguf --chat \\
           --data add.jsonl --dev add-dev.jsonl --instruction "Add the two numbers." \\
           --check mytasks:check_sum
+      softloop task add add --model model.gguf --chat --prompt prompts/add --data add.jsonl
     """
     from softloop.agent.tasks import check_task_name
 
@@ -118,6 +127,10 @@ def add(
     )
     setup = open_for_cli(model_path, db_url)
     try:
+        if prompt_dir is not None:
+            from softloop.prompts import SoftPrompt
+
+            options.prompt = SoftPrompt.load(prompt_dir, lm=setup.lm)
         result = add_task(
             setup, name, train_set, dev_set, options, say=lambda line: click.echo(line, err=True)
         )

@@ -119,3 +119,27 @@ def test_user_errors_are_one_line(env, args, error, capsys) -> None:
     assert info.value.code != 0
     err = capsys.readouterr().err
     assert error in err and "Traceback" not in err and err.strip().count("\n") == 0, err
+
+
+def test_task_add_registers_a_prompt_already_trained(model_dir, data, env, tmp_path) -> None:
+    train, dev = data
+    out = tmp_path / "trained"
+    trained = run(
+        env, "train", "--model", str(model_dir), "--data", str(train), "--out", str(out),
+        "--init-text", "add", "--steps", "2",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    added = run(
+        env, "task", "add", "plus", "--model", str(model_dir), "--prompt", str(out),
+        "--data", str(train), "--dev", str(dev), "--critique-steps", "2", "--json",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "using the trained prompt as 'plus'" in added.stderr
+    assert "training the task prompt" not in added.stderr
+    summary = json.loads(added.stdout)
+    assert summary["dev"]["instruction"] == "add" and summary["task_prompt"] == "plus@1"
+    refused = run(
+        env, "task", "add", "plus2", "--model", str(model_dir), "--prompt", str(out),
+        "--data", str(train), "--chat",
+    )  # fmt: skip
+    assert "without the chat template" in str(refused.exception)
