@@ -1,7 +1,8 @@
 """Property-based: the JSONL reader and the manifest parser on any input (issue 16).
 
 Whatever bytes a data file or a manifest holds, the reader either returns valid data or raises
-its one clear error (`DataFileError`, `PromptFileError`): one line, naming the file. Never
+its one clear error (`DataFileError`, `PromptFileError`, `PromptMismatchError` for a manifest
+that names another model): one line. Never
 another exception, never a NaN weight, never a name that could leave the registry.
 """
 
@@ -17,7 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from softloop.prompts import DataFileError, FrozenLM, PromptFileError, SoftPrompt, read_jsonl
+from softloop.prompts import (
+    DataFileError,
+    FrozenLM,
+    PromptFileError,
+    PromptMismatchError,
+    SoftPrompt,
+    read_jsonl,
+)
 from softloop.prompts.names import is_valid_name
 from tests.prompts.conftest import make_lm
 
@@ -94,7 +102,7 @@ def _load(lm: FrozenLM, template: Path, manifest_bytes: bytes) -> None:
         (path / "manifest.json").write_bytes(manifest_bytes)
         try:
             prompt = SoftPrompt.load(path, lm)
-        except PromptFileError as err:
+        except (PromptFileError, PromptMismatchError) as err:
             assert "\n" not in str(err)
             return
         assert is_valid_name(prompt.manifest.name)
