@@ -1,4 +1,4 @@
-"""Measure the self-correction loop on the reference world: `python -m bench.loop [--json]`.
+"""Measure the self-correction loop on the reference world: `python -m softloop.bench.loop`.
 
 Runs the test split of every reference task through the generate → critique → revise graph with
 the shipped prompts (a real SQLite store on a temp file, the oracle's truth stored beside the
@@ -81,6 +81,12 @@ def summarise(states: list[LoopState], wall_s: float) -> dict:
     }
 
 
+def _critic_name(states: list[LoopState], choice: str) -> str:
+    """The critic the runs were judged by, as it names itself (task prompt versions as TASK)."""
+    names = {s.attempts[0].critique.critic.replace(f"{s.task}@", "TASK@") for s in states}
+    return ", ".join(sorted(names)) or choice
+
+
 def run(
     n: int = 200,
     max_rounds: int = 3,
@@ -113,7 +119,7 @@ def run(
         requests = [
             {"task": name, "input": x}
             for name, task in TASKS.items()
-            for x, _ in task.split("test", n)
+            for x, _ in task.split("test", n, seed=seed)
         ]
         graph.invoke(requests[0])  # warm-up: first-call allocations are not the loop's cost
         timings.reset()
@@ -134,21 +140,27 @@ def run(
     }
     report["overhead"] = timings.breakdown(wall, report["model_s"], len(states))
     report["config"] = config.model_dump()
-    report["critic"] = critic
+    report["critic"] = _critic_name(states, critic)
+    report["critic_choice"] = critic
     report["writes"] = writes
     return report
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.loop",
+        prog="python -m softloop.bench.loop",
         description=__doc__.split("\n")[0],
     )
     parser.add_argument(
         "--n", type=int, default=200, help="test inputs per task (default 200: 1,200 requests)"
     )
     parser.add_argument("--max-rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="draws this sample of test inputs and seeds the sampled revisions (default 0)",
+    )
     parser.add_argument(
         "--critic",
         choices=CRITICS,

@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, help="repetitions on the first model (default 5)")
     parser.add_argument("--big-reps", type=int, help="repetitions on the others (default 1)")
     parser.add_argument("--requests", type=int, help="mixed requests (default 64)")
-    parser.add_argument("--train-steps", type=int, help="training steps per repetition on the first model (8)")
+    parser.add_argument(
+        "--train-steps", type=int, help="training steps per repetition on the first model (8)"
+    )
     parser.add_argument("--configs", help="comma-separated: reference, llama-768, llama-tiny")
     parser.add_argument("--loop-per-task", type=int, help="loop requests per task (16; 0: skip)")
     parser.add_argument("--loop-reps", type=int, help="loop repetitions (default 3)")

@@ -1,6 +1,6 @@
 """Benchmark of the correction-history store: bulk write speed, then the review queries.
 
-    python -m bench.store [--attempts 1000000] [--db URL ...] [--reps 30] [--json]
+    python -m softloop.bench.store [--attempts 1000000] [--db URL ...] [--reps 30] [--json]
 
 Without `--db` it runs on a fresh SQLite file and a throw-away PostgreSQL database
 (`softloop_bench_<random>` on $SOFTLOOP_BENCH_PG_URL, default the local server), side by side,
@@ -268,7 +268,7 @@ class Target:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.store", description=__doc__.split("\n")[0]
+        prog="python -m softloop.bench.store", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--attempts", type=int, default=1_000_000, help="attempts to insert")
     parser.add_argument(

@@ -36,8 +36,10 @@ from softloop.agent.cli.text import printable
     "--confidence",
     type=click.FloatRange(0.0, 1.0),
     default=None,
-    help="An answer fails when the task prompt gave any of its tokens less than this "
-    "probability (default: 0.6); 0 leaves confidence out and the critique prompt judges alone.",
+    metavar="P",
+    help="Also judge by the task prompt's confidence, before the critique prompt: an answer "
+    "fails when the prompt gave any of its tokens less than P. 0: never (default: only when "
+    "the critique prompt is not trusted, at 0.6).",
 )
 @click.option(
     "--chat",
@@ -54,9 +56,9 @@ def run(task, max_rounds, confidence, chat, model_path, db_url, as_json, input_t
 
     \b
     Examples:
-      softloop run --task reverse abcdef
-      softloop run --task add --max-rounds 5 --json 12+5
-      softloop run --task sort --confidence 0.8 qwerty
+      softloop run --task path "ad;ab bc cd"
+      softloop run --task sum --max-rounds 5 --json "11;72941"
+      softloop run --task triangle --confidence 0.8 "ab bc ca cd"
       softloop run --model ./my-model --task summarise "some text"
     """
     from softloop.agent.graph import LoopConfig, LoopState
@@ -71,10 +73,9 @@ def run(task, max_rounds, confidence, chat, model_path, db_url, as_json, input_t
         if chat:
             check_chat(setup, task)
         state = {"task": task, "input": input_text, "max_rounds": max_rounds}
-        # --confidence 0 means no confidence check at all, not a threshold nothing fails.
         config = LoopConfig()
         if confidence is not None:
-            config = config.model_copy(update={"confidence_threshold": confidence or None})
+            config = config.with_confidence(confidence)
         # Found unreachable already: spool at once rather than retry for half a minute.
         sink = {"store": Unreachable(setup.offline)} if setup.offline else {}
         final = LoopState.model_validate(setup.graph(config=config, **sink).invoke(state))

@@ -134,6 +134,10 @@ def train(
     except InvalidNameError as err:
         hint = "" if name else " (taken from the --out directory; pass --name)"
         raise click.ClickException(f"{err}{hint}") from None
+    # stderr is for the training bar and softloop's warnings and errors: not for the model
+    # loader's bars or transformers' own warnings.
+    from transformers.utils import logging as hf_logging
+
     from softloop.agent.setup import load_model
     from softloop.prompts import SoftPrompt, TrainConfig, read_jsonl, train_prompt
     from softloop.prompts.chat import default_template
@@ -141,10 +145,6 @@ def train(
     from softloop.prompts.evaluation import evaluate
     from softloop.prompts.soft_prompt import InitStrategy
     from softloop.prompts.threads import fit_threads
-
-    # stderr is for the training bar and softloop's warnings and errors: not for the model
-    # loader's bars or transformers' own warnings.
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
