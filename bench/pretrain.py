@@ -43,7 +43,7 @@ from softloop.bench.tokenizer import build_tokenizer
 
 @dataclass
 class PretrainConfig:
-    steps: int = 18000  # the recipe's budget: about two and a half hours on one CPU core
+    steps: int = 16000  # the recipe's budget: about two hours on one CPU core
     batch_size: int = 64  # larger batches cost proportionally more on 2 cores, for little gain
     lr: float = 3e-3  # small models tolerate a high peak lr; one-cycle cosine down to 1 %
     warmup: float = 0.02  # fraction of steps of linear warm-up
@@ -94,29 +94,27 @@ def build_model(cfg: PretrainConfig, vocab_size: int) -> LlamaForCausalLM:
     return LlamaForCausalLM(config)
 
 
-# A judge learns from its marks only: the claims between them are copies of the answer, which a
-# critic teacher-forces and never asks the model to write. A failing mark weighs more because
-# most steps of most answers hold, and a judge that always says "+" is what a plain loss finds
-# first.
-PASS_WEIGHT, FAIL_WEIGHT = 1.0, 3.0
+# A judge learns its whole trace: copying each claim out of the answer is what teaches it to find
+# the letters a mark must look up (with its marks alone it learned to check far more slowly). A
+# failing mark weighs more because most steps of most answers hold, and a judge that always says
+# "+" is what a plain loss finds first.
+FAIL_WEIGHT = 2.0
 
 
 def encode_batch(examples: list[mixture.Example], vocab: dict[str, int]):
-    """Right-padded (input_ids, labels, weights): loss on the target and EOS, and in a judge's
-    target on its marks only, weighted.
+    """Right-padded (input_ids, labels, weights): loss on the target and EOS, a judge's failing
+    marks weighted up.
 
     No attention mask is needed: padding sits after every real token and attention is causal.
     """
     bos, eos, pad, unk = vocab["<bos>"], vocab["<eos>"], vocab["<pad>"], vocab["<unk>"]
-    marks = {formats.PASS_MARK: PASS_WEIGHT, formats.FAIL_MARK: FAIL_WEIGHT}
     rows, labels, weights = [], [], []
     for q, t in examples:
         qi = [bos] + [vocab.get(c, unk) for c in q]
         ti = [vocab.get(c, unk) for c in t] + [eos]
+        w = [1.0] * len(ti)
         if q.startswith(formats.CRITIQUE_INSTRUCTION):
-            w = [marks.get(c, 0.0) for c in t] + [1.0]
-        else:
-            w = [1.0] * len(ti)
+            w = [FAIL_WEIGHT if c == formats.FAIL_MARK else 1.0 for c in t] + [1.0]
         rows.append(qi + ti)
         target = [tok if wt else -100 for tok, wt in zip(ti, w, strict=True)]
         labels.append([-100] * len(qi) + target)
@@ -271,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="python -m softloop.bench.pretrain", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 18000)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 16000)")
     ap.add_argument(
         "--out", type=Path, default=None, help="output folder (default: the shipped model)"
     )
