@@ -11,7 +11,6 @@ Set `SOFTLOOP_TEST_PG_URL` to use another server (an admin URL to its maintenanc
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -20,58 +19,13 @@ from pathlib import Path
 import pytest
 import torch
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-PG_ADMIN_URL = os.environ.get(
-    "SOFTLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-BACKENDS = ["sqlite", "postgresql"]
+from tests.databases import BACKENDS, PG_ADMIN_URL, PgServer
+from tests.runs import build_run
 
 # Every model in the tests is tiny: one thread is several times faster than torch's default on
 # a 2-core machine and does not collapse when another process holds a core (prompts/threads.py).
 torch.set_num_threads(1)
-
-
-class PgServer:
-    """Creates and drops databases on the test PostgreSQL server."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = admin_url
-        self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        self.prefix = f"softloop_test_{secrets.token_hex(4)}"
-        self.created: list[str] = []
-
-    def check(self) -> None:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("select 1"))
-        except Exception as err:
-            pytest.fail(
-                f"PostgreSQL is required for the store tests and is not reachable at "
-                f"{make_url(self.admin_url).render_as_string(hide_password=True)}: {err}. "
-                "Start it (service postgresql start) or set SOFTLOOP_TEST_PG_URL.",
-                pytrace=False,
-            )
-
-    def create(self, suffix: str = "") -> str:
-        name = f"{self.prefix}{suffix}"
-        with self.engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        self.created.append(name)
-        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
-
-    def drop(self, url: str) -> None:
-        name = make_url(url).database
-        with self.engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if name in self.created:
-            self.created.remove(name)
-
-    def close(self) -> None:
-        for name in list(self.created):
-            with self.engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -154,49 +108,6 @@ def store(db_url: str) -> Iterator[object]:
     s = Store(db_url, auto_upgrade=False)
     yield s
     s.close()
-
-
-def build_run(
-    task: str = "reverse",
-    input: str = "abc",
-    answers: tuple[str, ...] = ("cbx", "cba"),
-    status: str = "passed",
-    **fields: object,
-) -> object:
-    """A `RunRecord` with one attempt per answer; every attempt but the last is critiqued 'fail'."""
-    from softloop.agent.store import AttemptRecord, CritiqueRecord, RunRecord
-
-    attempts = []
-    for i, answer in enumerate(answers, start=1):
-        last = i == len(answers)
-        verdict = "pass" if last and status == "passed" else "fail"
-        attempts.append(
-            AttemptRecord(
-                round=i,
-                output=answer,
-                prompt_name=task if i == 1 else "revise",
-                prompt_version=1,
-                latency_s=0.01 * i,
-                oracle_correct=answer == input[::-1],
-                critiques=[
-                    CritiqueRecord(
-                        critic="soft_prompt",
-                        verdict=verdict,
-                        score=0.9 if verdict == "pass" else 0.2,
-                        feedback="" if verdict == "pass" else f"round {i}: not the reverse",
-                    )
-                ],
-            )
-        )
-    fields.setdefault("prompt_versions", {task: 1, "critique": 1, "revise": 1})
-    return RunRecord(
-        task=task,
-        input=input,
-        final_output=answers[-1] if answers else None,
-        status=status,
-        attempts=attempts,
-        **fields,
-    )
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from softloop.agent.registry import PromptRegistry, RegistryError
 from softloop.agent.store import Store
 from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
-from tests.prompts.conftest import make_lm
+from tests.prompts.models import make_lm
 
 PROCESSES = 8
 NAMES = ("t", "critique", "revise")

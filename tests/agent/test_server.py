@@ -24,7 +24,7 @@ from softloop.agent.server import (
 from softloop.agent.setup import Setup
 from softloop.agent.store import Store
 from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
-from tests.prompts.conftest import char_tokenizer, make_lm, tiny_model
+from tests.prompts.models import char_tokenizer, make_lm, tiny_model
 
 TASK = "t"
 

@@ -21,7 +21,7 @@ from softloop.critics import CritiqueRequest, recorded_marks
 from softloop.critics.task_checks import ByTask, as_oracle, load_check, verdict
 from softloop.prompts import ConfigError, Example, SoftloopError
 from softloop.prompts.names import InvalidNameError
-from tests.prompts.conftest import char_tokenizer, tiny_model
+from tests.prompts.models import char_tokenizer, tiny_model
 
 HERE = "tests.agent.checks_for_tests"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from softloop.agent.store import Store
-from tests.agent.cli.conftest import softloop
+from tests.agent.cli.driver import softloop
 
 
 @pytest.mark.slow

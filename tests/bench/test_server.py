@@ -28,7 +28,7 @@ from langgraph_sdk.client import SyncLangGraphClient
 
 from softloop.agent.server import LoopOutput
 from softloop.agent.store import Store
-from tests.conftest import BACKENDS, PgServer
+from tests.databases import BACKENDS, PgServer
 
 # Each backend starts a server process that imports torch and loads the model.
 pytestmark = pytest.mark.slow

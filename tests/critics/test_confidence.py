@@ -6,8 +6,8 @@ import pytest
 
 from softloop.critics import ConfidenceCritic, CritiqueRequest, Doubt, position_hint
 from softloop.prompts import FrozenLM
-from tests.agent.graph.conftest import constant_prompt
-from tests.prompts.conftest import make_lm
+from tests.agent.graph.scripted import constant_prompt
+from tests.prompts.models import make_lm
 
 
 @pytest.fixture(scope="module")

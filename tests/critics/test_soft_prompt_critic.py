@@ -14,7 +14,7 @@ from softloop.critics import (
 )
 from softloop.critics.soft_prompt_critic import step_logprobs, target_marks
 from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
-from tests.prompts.conftest import make_lm
+from tests.prompts.models import make_lm
 
 RIGHT = "ab"  # in these tests the right answer is always "ab"
 

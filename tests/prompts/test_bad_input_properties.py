@@ -27,11 +27,9 @@ from softloop.prompts import (
     read_jsonl,
 )
 from softloop.prompts.names import is_valid_name
-from tests.prompts.conftest import make_lm
+from tests.prompts.models import make_lm
 
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none()

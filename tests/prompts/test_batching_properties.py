@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from softloop.prompts import FrozenLM, SoftPrompt
-from tests.prompts.conftest import make_lm
+from tests.prompts.models import make_lm
 
 TEXT = st.text(alphabet="abcdefgh0123=", min_size=1, max_size=9)
 

@@ -15,7 +15,7 @@ from softloop.prompts.decode_batch import cut
 from softloop.prompts.manifest import check_template, split_template
 from softloop.prompts.peft_interop import export_peft
 from softloop.prompts.prefix_cache import PrefixCacheConfig
-from tests.prompts.conftest import make_lm
+from tests.prompts.models import make_lm
 
 # Like SmolLM2's: a default system turn unless the conversation starts with one.
 CHAT = (

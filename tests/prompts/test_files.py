@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from softloop.prompts import FrozenLM, PromptFileError, PromptMismatchError, SoftPrompt
-from tests.prompts.conftest import Factory
+from tests.prompts.models import Factory
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
-from tests.prompts.conftest import Factory
+from tests.prompts.models import Factory
 
 
 def test_from_pretrained_loads_and_freezes(saved_model: Path) -> None:

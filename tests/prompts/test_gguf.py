@@ -13,7 +13,7 @@ import transformers
 
 from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
 from softloop.prompts.gguf import MARKER, converted_dir, file_sha256, is_gguf
-from tests.prompts.conftest import char_tokenizer, tiny_model
+from tests.prompts.models import char_tokenizer, tiny_model
 
 
 class _Marked:

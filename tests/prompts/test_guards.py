@@ -28,7 +28,7 @@ from softloop.prompts import (
     read_jsonl,
     train_prompt,
 )
-from tests.prompts.conftest import make_lm
+from tests.prompts.models import make_lm
 
 # --- 2: one naming rule ----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import torch
 peft = pytest.importorskip("peft")
 
 from softloop.prompts import FrozenLM, PromptFileError, SoftPrompt, export_peft, import_peft  # noqa: E402
-from tests.prompts.conftest import Factory  # noqa: E402
+from tests.prompts.models import Factory  # noqa: E402
 
 INPUTS = ["ab", "cdef"]
 

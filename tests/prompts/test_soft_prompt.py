@@ -7,7 +7,7 @@ import torch
 
 from softloop.prompts import FrozenLM, PromptManifest, SoftPrompt
 from softloop.prompts.errors import ConfigError
-from tests.prompts.conftest import Factory
+from tests.prompts.models import Factory
 
 
 def test_text_init_is_the_instructions_embeddings_tiled(lm: FrozenLM) -> None:

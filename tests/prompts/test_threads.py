@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from softloop.prompts.threads import THREADS_ENV, fit_threads
-from tests.prompts.conftest import tiny_model
+from tests.prompts.models import tiny_model
 
 
 @pytest.fixture(autouse=True)

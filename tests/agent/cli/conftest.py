@@ -1,28 +1,22 @@
-"""A user's own model on disk, prompts trained for it, and the CLI driven against both databases.
+"""A user's own model on disk, prompts for it, and $SOFTLOOP_HOME, for the CLI's tests.
 
 The model is a tiny random Llama saved in Hugging Face format, so `--model PATH` loads it the way
 it loads any user's model; the prompts are saved with `SoftPrompt.save`, as `softloop train`
-leaves them. Nothing here touches the embedded reference world.
+leaves them. Nothing here touches the embedded reference world. The CLI itself is driven by
+`tests/agent/cli/driver.py`.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from softloop.agent.cli import cli
 from softloop.agent.registry import PromptRegistry
 from softloop.agent.store import Store
 from softloop.prompts import FrozenLM, SoftPrompt
-from tests.prompts.conftest import char_tokenizer, tiny_model
-
-ROOT = Path(__file__).resolve().parents[3]
-TASK = "t"
+from tests.agent.cli.driver import TASK
+from tests.prompts.models import char_tokenizer, tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -72,31 +66,3 @@ def registered(store: Store, model_lm: FrozenLM, prompt_dirs, home: Path) -> Pro
     for directory in prompt_dirs.values():
         registry.register(SoftPrompt.load(directory, lm=model_lm), status="active")
     return registry
-
-
-def invoke(store: Store, *args: str) -> Result:
-    """`softloop ARGS` in-process against `store` (user errors surface as result.exception)."""
-    return CliRunner().invoke(cli, list(args), env={"SOFTLOOP_DATABASE_URL": store.url})
-
-
-def subprocess_env(home: Path, db_url: str | None) -> dict[str, str]:
-    """The environment of a real `softloop` process; `db_url=None` leaves the default database
-    (the one under `home`), as on a fresh install."""
-    env = {k: v for k, v in os.environ.items() if k != "SOFTLOOP_DATABASE_URL"}
-    # One thread per process: the tests share two cores with whatever else is running.
-    env.update(SOFTLOOP_HOME=str(home), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    if db_url is not None:
-        env["SOFTLOOP_DATABASE_URL"] = db_url
-    return env
-
-
-def softloop(*args: str, home: Path, db_url: str | None, timeout: float = 120):
-    """`softloop ARGS` as a real process (the installed command: reference world included)."""
-    return subprocess.run(
-        [sys.executable, "-m", "softloop.bench.cli", *args],
-        cwd=ROOT,
-        env=subprocess_env(home, db_url),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )

@@ -20,7 +20,7 @@ from softloop.agent.cli import cli
 from softloop.agent.cli.options import CliContext
 from softloop.agent.store import Store
 from softloop.agent.world import World
-from tests.agent.cli.conftest import TASK
+from tests.agent.cli.driver import TASK
 
 DEAD = "postgresql+psycopg://postgres@127.0.0.1:1/softloop"
 

@@ -9,8 +9,8 @@ from softloop.agent.registry import RegistryError
 from softloop.agent.store import PromptVersionNotFoundError, Store
 from softloop.prompts import PromptMismatchError, SoftPrompt
 from softloop.prompts.files import WEIGHTS
-from tests.agent.cli.conftest import TASK, invoke
-from tests.prompts.conftest import make_lm
+from tests.agent.cli.driver import TASK, invoke
+from tests.prompts.models import make_lm
 
 
 def statuses(store: Store) -> dict[str, str]:

@@ -15,8 +15,8 @@ import pytest
 from softloop.agent.cli.refine import parse_duration
 from softloop.agent.store import Store
 from softloop.prompts import SoftloopError
-from tests.agent.cli.conftest import ROOT, TASK, invoke, subprocess_env
-from tests.agent.refine.conftest import store_feedback
+from tests.agent.cli.driver import ROOT, TASK, invoke, subprocess_env
+from tests.agent.refine.feedback import store_feedback
 
 
 def test_refine_once_prints_one_line_per_prompt(store: Store, registered, model_dir) -> None:

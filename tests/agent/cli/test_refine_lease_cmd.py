@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from softloop.agent.refine import RefineOutcome
 from softloop.agent.store import Store
-from tests.agent.cli.conftest import TASK, invoke
+from tests.agent.cli.driver import TASK, invoke
 
 
 def test_lease_ttl_reaches_the_refiner(store: Store, registered, model_dir, monkeypatch) -> None:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from softloop.agent.cli import cli
 from softloop.agent.cli.review import BadDateError, parse_when
 from softloop.agent.store import RunNotFoundError, SchemaOutdatedError, Store
-from tests.agent.cli.conftest import softloop
+from tests.agent.cli.driver import softloop
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -9,7 +9,7 @@ import pytest
 
 from softloop.agent.cli import main
 from softloop.agent.store import DatabaseUnavailableError, Store
-from tests.agent.cli.conftest import TASK, invoke, softloop
+from tests.agent.cli.driver import TASK, invoke, softloop
 
 
 def test_run_prints_the_trajectory_and_a_run_id_that_show_finds(

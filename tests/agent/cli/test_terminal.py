@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from softloop.agent.store import Store
-from tests.agent.cli.conftest import invoke
+from tests.agent.cli.driver import invoke
 
 HOSTILE = "ab\x1b[2J\x1b]0;pwned\x07\u202eevil\u2066x\nstatus: passed\x00"
 UNSAFE = ("\x1b", "\x07", "\u202e", "\u2066", "\x00")

@@ -40,7 +40,7 @@ def test_a_run_whose_record_cannot_be_built_is_spooled_not_lost(
     lm, free_prompts, store: Store, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import softloop.agent.graph.recording as recording
-    from tests.agent.graph.conftest import always
+    from tests.agent.graph.scripted import always
 
     monkeypatch.setenv("SOFTLOOP_HOME", str(tmp_path))
 
@@ -59,7 +59,7 @@ def test_a_run_whose_record_cannot_be_built_is_spooled_not_lost(
 def test_a_nul_byte_is_refused_before_any_model_work(
     lm, free_prompts, store: Store, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.agent.graph.conftest import always
+    from tests.agent.graph.scripted import always
 
     monkeypatch.setenv("SOFTLOOP_HOME", str(tmp_path))
 

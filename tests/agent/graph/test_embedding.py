@@ -12,7 +12,7 @@ from langgraph.graph import END, START, StateGraph
 
 from softloop.agent.graph import LoopConfig, LoopState, build_graph
 from softloop.critics import BatchedCritic, Critique, CritiqueRequest
-from tests.agent.graph.conftest import always
+from tests.agent.graph.scripted import always
 
 FAST = LoopConfig(max_new_tokens=4, revise_samples=1, resolve_samples=0)
 

@@ -15,7 +15,7 @@ from softloop.agent.graph import (
 from softloop.agent.store import Store
 from softloop.critics import BatchedCritic, Critique, CritiqueRequest
 from softloop.prompts import SoftPrompt
-from tests.agent.graph.conftest import always
+from tests.agent.graph.scripted import always
 
 FAST = LoopConfig(max_new_tokens=4, revise_samples=2, resolve_samples=1)
 

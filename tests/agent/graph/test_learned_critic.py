@@ -7,7 +7,7 @@ import pytest
 from softloop.agent.graph import FixedPrompts, LoopConfig, LoopState, build_graph
 from softloop.agent.graph.nodes import learned_critic
 from softloop.prompts import SoftPrompt
-from tests.agent.graph.conftest import always
+from tests.agent.graph.scripted import always
 
 
 def critique(lm, **metrics: float) -> SoftPrompt:

@@ -8,7 +8,7 @@ from softloop.agent.graph import FixedPrompts, LoopConfig, build_graph
 from softloop.prompts import FrozenLM, SoftPrompt
 from softloop.prompts.microbatch import MicroBatchLM
 from softloop.prompts.prefix_cache import PrefixCacheConfig
-from tests.agent.graph.conftest import INPUTS
+from tests.agent.graph.scripted import INPUTS
 
 # Revisions with seeded samples and fresh samples: every kind of model call the loop makes.
 CONFIG = LoopConfig(max_rounds=3, max_new_tokens=6, revise_samples=2, resolve_samples=1)

@@ -1,31 +1,16 @@
-"""A tiny model, a registry on each database, and stored feedback for a learnable task.
-
-The task `t` answers `ab` whatever the input: a 2-layer model's prompt learns it in a few dozen
-steps, so promotion, rejection and poisoning can be told apart by accuracy.
-"""
+"""A tiny model and a registry on each database for the refiner's tests; the task and its
+feedback are in `tests/agent/refine/feedback.py`."""
 
 from __future__ import annotations
 
-import random
-import uuid
 from pathlib import Path
 
 import pytest
 
 from softloop.agent.registry import PromptRegistry
-from softloop.agent.store import AttemptRecord, CritiqueRecord, RunRecord, Store
-from softloop.prompts import Example, FrozenLM, SoftPrompt
-from tests.prompts.conftest import make_lm
-
-ANSWER = "ab"
-
-
-def inputs(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    return ["".join(rng.choices("cdefgh0123", k=rng.randint(2, 5))) for _ in range(n)]
-
-
-EVAL = [Example(input=i, output=ANSWER) for i in inputs(24, seed=99)]
+from softloop.agent.store import Store
+from softloop.prompts import FrozenLM, SoftPrompt
+from tests.prompts.models import make_lm
 
 
 @pytest.fixture(scope="package")
@@ -39,32 +24,3 @@ def registry(store: Store, lm: FrozenLM, tmp_path: Path) -> PromptRegistry:
     weak = SoftPrompt.from_init(lm, 6, init="vocab", name="t", seed=4)
     reg.register(weak, status="active")
     return reg
-
-
-def store_feedback(
-    store: Store, n: int, *, seed: int = 0, label_every: int = 1, answer=lambda i: ANSWER
-) -> None:
-    """n passed runs of task `t`, every `label_every`-th labelled by an oracle with `answer`."""
-    for k, text in enumerate(inputs(n, seed)):
-        run = RunRecord(
-            # Fixed ids: the refiner's holdout split hashes them, so tests stay deterministic.
-            id=uuid.UUID(int=seed * 100_000 + k),
-            task="t",
-            input=text,
-            final_output=ANSWER,
-            status="passed",
-            prompt_versions={"t": 1},
-            attempts=[
-                AttemptRecord(
-                    round=1,
-                    output=ANSWER,
-                    prompt_name="t",
-                    prompt_version=1,
-                    critiques=[CritiqueRecord(critic="c", verdict="pass", score=0.9)],
-                )
-            ],
-        )
-        run_id = store.record_run(run)
-        if k % label_every == 0:
-            wanted = answer(text)
-            store.add_label(run_id, wanted == ANSWER, answer=wanted, source="oracle")

@@ -3,10 +3,10 @@
     python -m tests.agent.refine.refine_worker DB_URL PROMPT_ROOT [--steps N] [--ttl S]
         [--ready FILE --go FILE]
 
-Builds the same tiny model as `tests/agent/refine/conftest.py` (seeded, so the fingerprint
-matches the prompts registered by the test), refines the prompt `t` once and prints the outcome
-as one JSON line. With --ready/--go it touches READY and waits for GO before refining, so two
-workers can be released at the same moment.
+Builds the same tiny model as the `lm` fixture of `tests/agent/refine/conftest.py` (seeded, so
+the fingerprint matches the prompts registered by the test), refines the prompt `t` once and
+prints the outcome as one JSON line. With --ready/--go it touches READY and waits for GO before
+refining, so two workers can be released at the same moment.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 from softloop.agent.refine import EvalSets, RefineConfig, Refiner
 from softloop.agent.registry import PromptRegistry
 from softloop.agent.store import Store
-from tests.agent.refine.conftest import EVAL
-from tests.prompts.conftest import make_lm
+from tests.agent.refine.feedback import EVAL
+from tests.prompts.models import make_lm
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from softloop.agent.refine import EvalSets, RefineConfig, Refiner
 from softloop.agent.registry import PromptRegistry, file_sha256
 from softloop.agent.store import Store
 from softloop.prompts.files import WEIGHTS
-from tests.agent.refine.conftest import EVAL, store_feedback
+from tests.agent.refine.feedback import EVAL, store_feedback
 
 ROOT = Path(__file__).resolve().parents[3]
 MODULE = "tests.agent.refine.refine_worker"

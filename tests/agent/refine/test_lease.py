@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from softloop.agent.refine import EvalSets, RefineConfig, Refiner
 from softloop.agent.store import RefineJob, Store
-from tests.agent.refine.conftest import EVAL, store_feedback
+from tests.agent.refine.feedback import EVAL, store_feedback
 
 QUICK = dict(min_new_feedback=10, steps=20, lr=0.1, batch_size=16)
 
@@ -49,8 +49,10 @@ def test_the_lease_is_renewed_while_training(store, lm, registry, monkeypatch) -
         first = running(store).lease_until
         # Train on only once the job has outlived its first lease and still holds a live one.
         wait_until(
-            lambda: datetime.now(UTC) > first + timedelta(seconds=0.2)
-            and running(store).lease_until > datetime.now(UTC)
+            lambda: (
+                datetime.now(UTC) > first + timedelta(seconds=0.2)
+                and running(store).lease_until > datetime.now(UTC)
+            )
         )
         return train(*args, **kwargs)
 

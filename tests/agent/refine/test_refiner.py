@@ -9,7 +9,7 @@ from softloop.agent.graph import build_graph
 from softloop.agent.refine import EvalSets, RefineConfig, Refiner, task_accuracy
 from softloop.critics import PredicateCritic
 from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
-from tests.agent.refine.conftest import ANSWER, EVAL, inputs, store_feedback
+from tests.agent.refine.feedback import ANSWER, EVAL, inputs, store_feedback
 
 FAST = RefineConfig(min_new_feedback=10, steps=60, lr=0.1, batch_size=16, holdout_fraction=0.2)
 

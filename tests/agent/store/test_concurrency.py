@@ -13,7 +13,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy import exc as sa_exc
 
 from softloop.agent.store import Attempt, CritiqueRow, Run, Store
-from tests.conftest import build_run
+from tests.runs import build_run
 
 N_SHARED = 5  # records every writer tries to write: they must arrive once
 
@@ -155,7 +155,7 @@ def test_a_permanent_error_is_not_retried(store: Store, backend: str) -> None:
 def test_connections_killed_by_the_server_are_replaced(store: Store, make_run) -> None:
     from sqlalchemy import create_engine, text
 
-    from tests.conftest import PG_ADMIN_URL
+    from tests.databases import PG_ADMIN_URL
 
     store.list_runs()  # the pool now holds a live connection
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from softloop.agent.store import Store
 from softloop.agent.web import TOKEN_ENV, create_app
 from softloop.agent.web.auth import COOKIE_NAME, WriteGuard
-from tests.conftest import build_run
+from tests.runs import build_run
 
 TOKEN = "s3cret-review-token"
 Clients = Callable[..., TestClient]

@@ -27,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from softloop.agent.cli.serve import bind
 from softloop.agent.store import Store
 from softloop.agent.web import create_app
-from tests.agent.web.conftest import seed
+from tests.agent.web.sample_data import seed
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

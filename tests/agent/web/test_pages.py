@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 
 from softloop.agent.store import Store
 from softloop.agent.web import create_app
-from tests.agent.web.conftest import seed
-from tests.conftest import build_run
+from tests.agent.web.sample_data import seed
+from tests.runs import build_run
 
 XSS = "<script>alert(1)</script>"
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from softloop.agent.cli import cli
 from softloop.agent.store import Store
-from tests.conftest import build_run
+from tests.runs import build_run
 
 ROOT = Path(__file__).resolve().parents[3]
 # Bounds on waiting for a condition, not expectations of speed: the server process imports the
