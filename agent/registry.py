@@ -48,8 +48,9 @@ from softloop.agent.store import DatabaseUnavailableError, PromptVersion, Store
 from softloop.agent.store.engine import safe_url
 from softloop.agent.store.registry import StagedFiles
 from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
-from softloop.prompts.files import MANIFEST, WEIGHTS, read_manifest, warn_unfingerprinted
+from softloop.prompts.files import warn_unfingerprinted
 from softloop.prompts.names import check_name, is_valid_name
+from softloop.prompts.prompt_dir import MANIFEST, WEIGHTS, read_manifest
 
 log = logging.getLogger("softloop.registry")
 

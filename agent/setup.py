@@ -43,6 +43,7 @@ from softloop.agent.world import World
 from softloop.critics import Critic, CriticFormat, DoubtHint
 from softloop.critics.task_checks import ByTask, as_oracle
 from softloop.prompts import Example, FrozenLM, SoftloopError
+from softloop.prompts.frozen_lm import check_model_source
 from softloop.prompts.names import check_name
 from softloop.prompts.threads import fit_threads
 
@@ -167,6 +168,7 @@ def open_setup(
     world: World | None = None,
     defaults: Sequence[str] | None = None,
     auto_upgrade: bool | None = None,
+    task: str | None = None,
 ) -> Setup:
     """Load the model, open the store and the registry; on a world's own model, bootstrap it.
 
@@ -178,9 +180,15 @@ def open_setup(
         yet (default: all; the demo registers its own weak task prompts instead).
     auto_upgrade: migrate the database to the current schema on first use (default: only
         softloop's own SQLite file; a shared database is upgraded with `softloop db upgrade`).
+    task: a task the caller is about to run: a name nothing knows is refused before the model
+        loads, not after (`Setup.check_task` still makes the full check).
     """
     home = Path(home) if home is not None else softloop_home()
     store = _open_store(db_url, home, auto_upgrade)  # cheap, and fails fast when unreachable
+    if model is not None and not (world and world.is_model(model)):
+        check_model_source(model)
+    if task is not None:
+        _precheck_task(task, store, home, world if world and world.is_model(model) else None)
     lm = load_model(model, world)
     fit_threads(lm.model)
     registry = PromptRegistry(store, lm, home / "prompts", local_copy=home / LOCAL_COPY_NAME)
@@ -189,6 +197,29 @@ def open_setup(
     else:
         setup = _world_setup(lm, store, registry, world, defaults)
     return with_tasks(setup, TaskRegistry(home / "tasks"))
+
+
+def _precheck_task(task: str, store: Store, home: Path, world: World | None) -> None:
+    """Refuse a task that no shipped prompt, registered prompt or added task could serve."""
+    check_name(task, "task name")
+    if world is not None and task in world.default_prompts:
+        return
+    if task in TaskRegistry(home / "tasks").names():
+        return
+    try:
+        rows = store.list_prompt_versions()
+    except DatabaseUnavailableError:
+        return  # the full check answers from the registry's local copy
+    known = {r.name for r in rows if r.kind == "task" and r.status == "active"}
+    if task in known:
+        return
+    listed = ", ".join(sorted(known | set(world.tasks if world else ()))) or "none"
+    if world is not None:
+        raise TaskNotFoundError(f"unknown task {task!r}; the known tasks are: {listed}")
+    raise TaskNotFoundError(
+        f"no active prompt for task {task!r} (known tasks: {listed}); train one with "
+        "`softloop train` and register it with `softloop prompts add DIR --active`"
+    )
 
 
 def load_model(model: str | None, world: World | None = None) -> FrozenLM:

@@ -27,6 +27,12 @@ from safetensors.torch import load_file, save_file
 
 from softloop.prompts.errors import PromptFileError, PromptMismatchError
 from softloop.prompts.manifest import PromptManifest
+from softloop.prompts.prompt_dir import (
+    MANIFEST,
+    WEIGHTS,
+    first_problem,
+    open_prompt_dir,
+)
 from softloop.prompts.soft_prompt import SoftPrompt
 
 if TYPE_CHECKING:
@@ -34,10 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("softloop.prompts")
 
-WEIGHTS = "prompt.safetensors"
-MANIFEST = "manifest.json"
 TENSOR = "prompt"
-PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt")
 
 
 def save_prompt(prompt: SoftPrompt, directory: str | Path) -> Path:
@@ -51,7 +54,7 @@ def save_prompt(prompt: SoftPrompt, directory: str | Path) -> Path:
         manifest = PromptManifest.model_validate(prompt.manifest.model_dump())
     except ValidationError as err:
         raise PromptFileError(
-            f"not saved: the prompt's manifest is invalid ({_first(err)})"
+            f"not saved: the prompt's manifest is invalid ({first_problem(err)})"
         ) from None
     tensor = prompt.weight.detach().to(device="cpu", dtype=torch.float32).contiguous()
     check_weight(tensor, manifest, where=f"prompt {manifest.name!r} (not saved)")
@@ -90,29 +93,8 @@ def atomic_directory(directory: str | Path) -> Iterator[Path]:
 
 def load_prompt(directory: str | Path, lm: FrozenLM | None = None) -> SoftPrompt:
     """Read and validate a prompt directory; with `lm`, also check it was made for that model."""
-    path = Path(directory)
-    if path.is_file():
-        if path.name != WEIGHTS:
-            raise PromptFileError(_not_a_prompt(path))
-        path = path.parent
-    if not path.is_dir():
-        raise PromptFileError(f"no prompt directory at {path}; check the path or save one there")
-    weights, manifest_path = path / WEIGHTS, path / MANIFEST
-    if not weights.is_file():
-        raise PromptFileError(_not_a_prompt(path))
-    if _looks_pickled(weights):
-        raise PromptFileError(
-            f"{weights} is a pickle/torch.save file, which softloop never loads because "
-            "unpickling can run arbitrary code; re-save the prompt as safetensors"
-        )
-    if not manifest_path.is_file():
-        raise PromptFileError(f"{manifest_path} is missing; a prompt directory needs its manifest")
-    try:
-        manifest = PromptManifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
-    except (ValidationError, ValueError, UnicodeDecodeError) as err:
-        raise PromptFileError(
-            f"{manifest_path} is not a valid prompt manifest ({_first(err)})"
-        ) from err
+    path, manifest = open_prompt_dir(directory)
+    weights = path / WEIGHTS
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
@@ -180,54 +162,9 @@ def warn_unfingerprinted(manifest: PromptManifest, lm: FrozenLM) -> None:
     )
 
 
-def _first(err: Exception) -> str:
-    """The first problem a validation error names, as `field: message`, on one line."""
-    if isinstance(err, ValidationError) and err.errors():
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}" if where else str(first["msg"])
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def _looks_pickled(path: Path) -> bool:
-    # Pickle protocol 2+ starts with 0x80; torch.save's zip format with "PK".
-    with path.open("rb") as fh:
-        head = fh.read(2)
-    return head[:1] == b"\x80" or head == b"PK"
-
-
-def _not_a_prompt(path: Path) -> str:
-    if path.is_dir():
-        pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
-        if pickles:
-            return (
-                f"{path} holds {', '.join(pickles)} but no {WEIGHTS}; softloop never loads "
-                "pickle files because they can run code, so re-save the prompt as safetensors"
-            )
-    elif path.suffix in PICKLE_SUFFIXES:
-        return (
-            f"{path} is a pickle-format file, which softloop never loads because it can run "
-            "code; re-save the prompt as safetensors"
-        )
-    return f"{path} is not a prompt directory (no {WEIGHTS}); pass a directory made by save()"
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# Exposed for the manifest-only consumers (registry listings) that do not need the tensor.
-def read_manifest(directory: str | Path) -> PromptManifest:
-    """The manifest of a saved prompt, validated, without reading the tensor."""
-    path = Path(directory) / MANIFEST
-    try:
-        return PromptManifest.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValidationError, ValueError) as err:
-        raise PromptFileError(
-            f"{path} cannot be read as a prompt manifest ({_first(err)})"
-        ) from err

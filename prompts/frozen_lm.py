@@ -149,6 +149,7 @@ class FrozenLM:
             return cls(
                 model, tokenizer, model_id=str(path_or_id), prompt_after_bos=prompt_after_bos
             )
+        check_model_source(path_or_id)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path_or_id)
             kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
@@ -601,3 +602,18 @@ def _bos_prefix(tokenizer: PreTrainedTokenizerBase) -> list[int]:
 
 
 __all__ = ["FrozenLM"]
+
+
+def check_model_source(path_or_id: str | Path) -> None:
+    """Refuse, in softloop's words, a model path that does not exist (before any hub lookup)."""
+    if _looks_local(path_or_id) and not Path(path_or_id).expanduser().exists():
+        raise SoftloopError(
+            f"no model at {path_or_id}; pass a folder saved with save_pretrained, a .gguf file "
+            "or a hub id"
+        )
+
+
+def _looks_local(path_or_id: str | Path) -> bool:
+    """Whether a model name is meant as a path on disk rather than a hub id (`org/name`)."""
+    text = str(path_or_id)
+    return isinstance(path_or_id, Path) or text.startswith(("/", ".", "~")) or Path(text).exists()

@@ -80,8 +80,16 @@ def main(
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except click.UsageError as err:
+        # Usage mistakes keep click's usage line and hint; the error itself is one `error:` line.
+        if err.ctx is not None:
+            click.echo(err.ctx.get_usage(), err=True)
+            if err.ctx.command.get_help_option(err.ctx) is not None:
+                click.echo(f"Try '{err.ctx.command_path} --help' for help.", err=True)
+        click.echo(f"error: {err.format_message()}", err=True)
+        sys.exit(err.exit_code)
     except click.ClickException as err:
-        err.show()
+        click.echo(f"error: {err.format_message()}", err=True)
         sys.exit(err.exit_code)
     except SoftloopError as err:
         click.echo(f"error: {err}", err=True)

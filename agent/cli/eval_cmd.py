@@ -59,16 +59,24 @@ def eval_cmd(
     if prompt_dir is None and instruction is None:
         raise click.ClickException("give --prompt DIR, or --instruction TEXT to measure it alone")
     check = check_spec(**checks)
+    from softloop.prompts.data import read_jsonl
+    from softloop.prompts.prompt_dir import open_prompt_dir
+
+    try:  # the files are checked before torch and the model load, so a bad one fails at once
+        examples = read_jsonl(data_path)
+        if prompt_dir is not None:
+            open_prompt_dir(prompt_dir)
+    except SoftloopError as err:
+        raise click.ClickException(str(err)) from err
     from softloop.agent.cli.quiet import quiet_loading
     from softloop.agent.setup import load_model
     from softloop.agent.task_builder import new_task_prompt
-    from softloop.prompts import SoftPrompt, read_jsonl
+    from softloop.prompts import SoftPrompt
     from softloop.prompts.evaluation import evaluate
     from softloop.prompts.threads import fit_threads
 
     quiet_loading()
     try:
-        examples = read_jsonl(data_path)
         lm = load_model(model_path, current_world())
         fit_threads(lm.model)
         if prompt_dir is not None:

@@ -64,7 +64,7 @@ def run(task, max_rounds, confidence, chat, model_path, db_url, as_json, input_t
     from softloop.agent.graph import LoopConfig, LoopState
     from softloop.agent.graph.recording import Unreachable
 
-    setup = open_for_cli(model_path, db_url)
+    setup = open_for_cli(model_path, db_url, task)
     # The loop logs a failed store write; this command prints it once, as a warning, below.
     muted = logging.NullHandler()
     logging.getLogger("softloop.loop").addHandler(muted)
@@ -120,7 +120,7 @@ def offline_note(reason: str, final) -> str:
     )
 
 
-def open_for_cli(model_path: str | None, db_url: str | None):
+def open_for_cli(model_path: str | None, db_url: str | None, task: str | None = None):
     """`open_setup` for a command, without loading progress bars or transformers' chatter."""
     from transformers.utils import logging as hf_logging
 
@@ -130,7 +130,7 @@ def open_for_cli(model_path: str | None, db_url: str | None):
     # input, say, is refused by softloop in one sentence, not warned about by the tokenizer).
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    return open_setup(model_path, db_url, world=current_world())
+    return open_setup(model_path, db_url, world=current_world(), task=task)
 
 
 def render_state(state) -> str:

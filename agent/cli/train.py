@@ -134,12 +134,19 @@ def train(
     except InvalidNameError as err:
         hint = "" if name else " (taken from the --out directory; pass --name)"
         raise click.ClickException(f"{err}{hint}") from None
+    from softloop.prompts.data import read_jsonl
+
+    try:  # the data files are read before torch and the model load, so a bad one fails at once
+        train_set = read_jsonl(data_path)
+        dev_set = read_jsonl(dev_path) if dev_path is not None else None
+    except SoftloopError as err:
+        raise click.ClickException(str(err)) from err
     # stderr is for the training bar and softloop's warnings and errors: not for the model
     # loader's bars or transformers' own warnings.
     from transformers.utils import logging as hf_logging
 
     from softloop.agent.setup import load_model
-    from softloop.prompts import SoftPrompt, TrainConfig, read_jsonl, train_prompt
+    from softloop.prompts import SoftPrompt, TrainConfig, train_prompt
     from softloop.prompts.chat import default_template
     from softloop.prompts.defaults import prompt_defaults
     from softloop.prompts.evaluation import evaluate
@@ -150,8 +157,6 @@ def train(
     hf_logging.set_verbosity_error()
     started = time.perf_counter()
     try:
-        train_set = read_jsonl(data_path)
-        dev_set = read_jsonl(dev_path) if dev_path is not None else None
         lm = load_model(model_path, current_world())
         fit_threads(lm.model)
         base = prompt_defaults(lm)

@@ -8,7 +8,7 @@ from pathlib import Path
 from softloop.agent.registry import RegistryError
 from softloop.agent.store import PromptVersionNotFoundError, Store
 from softloop.prompts import PromptMismatchError, SoftPrompt
-from softloop.prompts.files import WEIGHTS
+from softloop.prompts.prompt_dir import WEIGHTS
 from tests.agent.cli.driver import TASK, invoke
 from tests.prompts.models import make_lm
 

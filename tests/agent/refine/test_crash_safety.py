@@ -20,7 +20,7 @@ import pytest
 from softloop.agent.refine import EvalSets, RefineConfig, Refiner
 from softloop.agent.registry import PromptRegistry, file_sha256
 from softloop.agent.store import Store
-from softloop.prompts.files import WEIGHTS
+from softloop.prompts.prompt_dir import WEIGHTS
 from tests.agent.refine.feedback import EVAL, store_feedback
 
 ROOT = Path(__file__).resolve().parents[3]
