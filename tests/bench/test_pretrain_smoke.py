@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from softloop.bench.pretrain import main
+
+pytestmark = pytest.mark.slow  # trains and saves a model, however few steps
 
 
 def test_smoke_run_writes_a_loadable_model_and_card(tmp_path):

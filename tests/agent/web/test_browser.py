@@ -29,6 +29,8 @@ from softloop.agent.store import Store
 from softloop.agent.web import create_app
 from tests.agent.web.sample_data import seed
 
+pytestmark = pytest.mark.slow  # a real chromium and a live server for each back end
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLAGS = [
