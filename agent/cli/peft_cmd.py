@@ -31,7 +31,7 @@ def export_peft_cmd(prompt_dir: Path, out_dir: Path, base_model: str | None, as_
 
     \b
     Example:
-      softloop export-peft prompts/add ./add-peft
+      softloop export-peft prompts/path ./path-peft
     """
     from softloop.prompts import SoftPrompt, export_peft
 
@@ -61,7 +61,7 @@ def import_peft_cmd(
 
     \b
     Example:
-      softloop import-peft ./add-peft prompts/add --model ./tiny-llama
+      softloop import-peft ./path-peft prompts/path --model ./tiny-llama
     """
     from softloop.agent.setup import load_model
     from softloop.prompts import import_peft

@@ -70,10 +70,10 @@ def prompts() -> None:
     \b
     Examples:
       softloop prompts list
-      softloop prompts show reverse
-      softloop prompts promote reverse 3
-      softloop prompts rollback reverse
-      softloop prompts add ./trained/reverse --active
+      softloop prompts show path
+      softloop prompts promote path 3
+      softloop prompts rollback path
+      softloop prompts add ./trained/path --active
     """
 
 
@@ -161,7 +161,7 @@ def promote(name, version, db_url):
 
     \b
     Example:
-      softloop prompts promote reverse 3
+      softloop prompts promote path 3
     """
     from softloop.agent.registry import verified_path
 
@@ -181,7 +181,7 @@ def rollback(name, db_url):
 
     \b
     Example:
-      softloop prompts rollback reverse
+      softloop prompts rollback path
     """
     store = _open_store(db_url)
     before = store.active_version(name)
@@ -210,7 +210,7 @@ def add(directory, active, name, kind, model_path, db_url):
 
     \b
     Examples:
-      softloop prompts add ./trained/reverse --active
+      softloop prompts add ./trained/path --active
       softloop prompts add ./trained/judge --name critique --kind critique --model ./my-model
     """
     from softloop.agent.cli.run import open_for_cli

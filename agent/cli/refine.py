@@ -151,7 +151,7 @@ def refine(
     Examples:
       softloop refine --once                      # from cron: */10 * * * *
       softloop refine --every 10m                 # a worker; stops cleanly on SIGTERM
-      softloop refine --once --names reverse,critique --min-feedback 50 --json
+      softloop refine --once --names path,critique --min-feedback 50 --json
       softloop refine --every 10m --lease-ttl 2m  # a crashed worker's prompts free in 2m
       softloop refine --once --model model.gguf --steps 40 --batch-size 8  # a larger model
     """

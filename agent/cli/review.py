@@ -137,7 +137,7 @@ def history(task, status, since, until, prompt_version, search, limit, offset, a
 
     \b
     Example:
-      softloop history --task reverse --status gave_up --since 7d
+      softloop history --task path --status gave_up --since 7d
     """
     runs = _open_store(db_url).list_runs(
         limit=limit, offset=offset, **_filters(task, status, since, until, prompt_version, search)

@@ -21,9 +21,9 @@ def task() -> None:
 
     \b
     Examples:
-      softloop task add add --model model.gguf --chat --data add.jsonl --dev add-dev.jsonl \\
+      softloop task add add2 --model model.gguf --chat --data add2.jsonl --dev add2-dev.jsonl \\
           --instruction "Add the two numbers." --check mytasks:check_sum
-      softloop run --model model.gguf --task add "3+4"
+      softloop run --model model.gguf --task add2 "3+4"
       softloop task list
     """
 
@@ -97,10 +97,10 @@ def add(
 
     \b
     Examples:
-      softloop task add add --model SmolLM2-135M-Instruct.Q4_1.gguf --chat \\
-          --data add.jsonl --dev add-dev.jsonl --instruction "Add the two numbers." \\
+      softloop task add add2 --model SmolLM2-135M-Instruct.Q4_1.gguf --chat \\
+          --data add2.jsonl --dev add2-dev.jsonl --instruction "Add the two numbers." \\
           --check mytasks:check_sum
-      softloop task add add --model model.gguf --chat --prompt prompts/add --data add.jsonl
+      softloop task add add2 --model model.gguf --chat --prompt prompts/add2 --data add2.jsonl
     """
     from softloop.agent.tasks import check_task_name
 
@@ -177,7 +177,7 @@ def show(name, as_json):
 
     \b
     Example:
-      softloop task show add
+      softloop task show add2
     """
     registry = _tasks()
     spec = registry.load(name)

@@ -64,7 +64,7 @@ class LoopConfig(BaseModel):
     # How a revise request is shown to the model; the revise prompt's template adds the `>`.
     revise_format: str = "{task}:{input}={answer}!{feedback}"
     # Task name → the word the model knows it by, in the critique and revise formats (the
-    # reference model reads `rev` for `reverse`). Names not listed are shown as they are.
+    # reference model reads `pth` for `path`). Names not listed are shown as they are.
     task_labels: dict[str, str] = Field(default_factory=dict)
     seed: int = Field(default=0, description="Sampling is seeded per run and round from this.")
     model_retries: int = Field(

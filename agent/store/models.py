@@ -153,7 +153,7 @@ class RunPromptVersion(Base):
 
     __tablename__ = "run_prompt_versions"
     # created_at is the run's (runs are written once, never updated): with it in the index,
-    # "newest runs that used reverse@3" is one backward index range scan, not a scan of runs.
+    # "newest runs that used path@3" is one backward index range scan, not a scan of runs.
     __table_args__ = (Index(None, "name", "version", "created_at"),)
 
     run_id: Mapped[uuid.UUID] = mapped_column(

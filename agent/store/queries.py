@@ -34,7 +34,7 @@ MIN_PREFIX = 4
 
 
 def parse_prompt_ref(ref: str | tuple[str, int]) -> tuple[str, int | None]:
-    """'reverse@3' -> ('reverse', 3); 'reverse' -> ('reverse', None) meaning any version."""
+    """'path@3' -> ('path', 3); 'path' -> ('path', None) meaning any version."""
     if isinstance(ref, tuple):
         return ref[0], int(ref[1])
     name, sep, version = ref.partition("@")
@@ -42,7 +42,7 @@ def parse_prompt_ref(ref: str | tuple[str, int]) -> tuple[str, int | None]:
         return name, None
     if not version.isdigit():
         raise StoreError(
-            f"cannot read the prompt version {ref!r}; write it as NAME@VERSION, e.g. reverse@3"
+            f"cannot read the prompt version {ref!r}; write it as NAME@VERSION, e.g. path@3"
         )
     return name, int(version)
 

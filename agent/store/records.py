@@ -7,7 +7,7 @@ idempotency key from the moment it is built, so writing it twice writes it once.
 
 A record that validates can be stored on both databases: names follow the one naming rule
 (`prompts.names`), text holds nothing either database refuses. A critic's name is a label
-composed of other names (`confidence:reverse@3 + critique@2`), so it is shortened to fit its
+composed of other names (`confidence:path@3 + critique@2`), so it is shortened to fit its
 column rather than refused: a run must never be lost for the length of a label.
 """
 
@@ -197,7 +197,7 @@ class RunDetail(RunSummary):
 
 
 class StatsRow(BaseModel):
-    key: str | None  # "reverse@3", "2026-11-28", or None for the total
+    key: str | None  # "path@3", "2026-11-28", or None for the total
     runs: int
     pass_rate: float | None  # share of runs whose final status is passed
     first_attempt_pass_rate: float | None  # share passed on round 1 (no revision needed)
