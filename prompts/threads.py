@@ -2,10 +2,8 @@
 
 A tiny model's matrix products are far too small to split across threads: each op's parallel
 region costs more to start than it saves, and when another process holds a core the op waits
-for a descheduled thread. Measured on a 2-core machine with another process busy: one
-10-token generation on the 0.9 M-parameter reference model took 25–780 ms with torch's default
-two threads and 6–14 ms with one. The same holds up to small instruct models (a hundred-odd
-million parameters, a few hundred wide: the README's real-model section has the figures): their
+for a descheduled thread, so one thread is both faster and steadier on a busy machine. The same
+holds up to small instruct models (a hundred-odd million parameters, a few hundred wide): their
 ops are still short enough that a second thread gains little on a free core and loses much on a
 busy one. Large models still want every core; `$SOFTLOOP_TORCH_THREADS` overrides either way.
 """

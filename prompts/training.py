@@ -3,7 +3,7 @@
 The base model never changes: its parameters have `requires_grad=False` and the optimiser only
 ever sees `prompt.weight`. Training keeps the best prompt seen at any evaluation (including the
 initial one) and restores it at the end, because on small models further steps can drift below
-where a good initialisation started (NOTES.md).
+where a good initialisation started.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Writing one run: the run, its attempts, their critiques, its prompt rows and rollup counts.
 
 Core statements on the session's connection, five round trips at most, because this write sits
-on every request's path: the ORM's unit of work took 2.4 ms of a 2.5 ms SQLite transaction for
-one run of the loop (0.56 ms now), for objects nobody reads back.
+on every request's path: the ORM's unit of work would cost most of the transaction's time, to
+build objects nobody reads back.
 
 Idempotent by the record's idempotency key: the run row goes in with `ON CONFLICT DO NOTHING`,
 so a retry after a lost commit acknowledgement, or a concurrent writer of the same record that
