@@ -150,9 +150,17 @@ class FrozenLM:
                 model, tokenizer, model_id=str(path_or_id), prompt_after_bos=prompt_after_bos
             )
         check_model_source(path_or_id)
+        kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
+        # A hub id not in the local cache is fetched only when the hub answers at once: without
+        # a network the hub client would retry for most of a minute before failing.
+        local_only = not _looks_local(path_or_id) and not _in_hub_cache(str(path_or_id))
+        if local_only and not _hub_reachable():
+            raise SoftloopError(
+                f"model {path_or_id!r} is not in the local Hugging Face cache and the hub cannot "
+                "be reached; download it where there is a network, or pass a local model folder"
+            )
         try:
             tokenizer = AutoTokenizer.from_pretrained(path_or_id)
-            kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
             model = AutoModelForCausalLM.from_pretrained(path_or_id, **kwargs)
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -611,6 +619,33 @@ def check_model_source(path_or_id: str | Path) -> None:
             f"no model at {path_or_id}; pass a folder saved with save_pretrained, a .gguf file "
             "or a hub id"
         )
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether a hub model's config is already in the local cache (no network needed)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id: let transformers say why
+        return True
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One short connection attempt to the hub (or `$HF_ENDPOINT`); never with HF_HUB_OFFLINE."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _looks_local(path_or_id: str | Path) -> bool:

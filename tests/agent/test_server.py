@@ -74,7 +74,7 @@ def test_context_sets_the_loop_config() -> None:
     config = LoopContext(max_rounds=1, confidence_threshold=0.8).loop_config()
     assert (config.max_rounds, config.confidence_threshold) == (1, 0.8)
     # 0 leaves the confidence check out, as `softloop run --confidence 0` does.
-    assert LoopContext(confidence_threshold=0).loop_config().confidence_threshold is None
+    assert LoopContext(confidence_threshold=0).loop_config().confidence == "never"
 
 
 def test_context_refuses_bad_values_and_ignores_other_keys() -> None:

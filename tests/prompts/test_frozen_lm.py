@@ -29,9 +29,16 @@ def test_from_pretrained_takes_a_dtype(saved_model: Path) -> None:
     assert torch.isfinite(lm.loss(["ab"], ["c"], prompt))
 
 
-def test_from_pretrained_missing_model_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(SoftloopError, match="cannot load a causal LM from"):
+def test_from_pretrained_missing_model_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SoftloopError, match=r"no model at .*nope; pass a folder"):
         FrozenLM.from_pretrained(str(tmp_path / "nope"))
+    # A hub id that is not in the cache, with no hub to fetch it from, is one line too (not the
+    # hub client's retries).
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SoftloopError, match="'org/not-a-model' is not in the local Hugging Face"):
+        FrozenLM.from_pretrained("org/not-a-model")
 
 
 def test_fingerprint_tells_weights_apart(lm_factory: Factory) -> None:

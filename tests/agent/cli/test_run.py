@@ -55,11 +55,12 @@ def test_confidence_option_sets_or_leaves_out_the_confidence_critic(
         assert result.exit_code == 0, result.output
         return json.loads(result.output)["attempts"][0]["critique"]
 
-    # Untrained prompts are unsure: confidence fails the answer before the critique prompt reads
-    # it; a threshold of 0 passes everything, so confidence is left out and the critique prompt
-    # judges alone.
-    assert first_critic()["critic"] == f"confidence:{TASK}@1"
+    # A critique prompt with nothing recorded against it is trusted: it judges alone by default
+    # and with --confidence 0; with a threshold, the task prompt's confidence judges first, and
+    # an untrained prompt is unsure enough to fail the answer before the critique prompt reads it.
+    assert first_critic()["critic"] == "critique@1"
     assert first_critic("--confidence", "0")["critic"] == "critique@1"
+    assert first_critic("--confidence", "0.99")["critic"] == f"confidence:{TASK}@1"
     assert invoke(store, "run", "--confidence", "1.5", "--task", TASK, "x").exit_code == 2
 
 
@@ -106,13 +107,13 @@ def test_the_embedded_default_works_on_a_fresh_install(tmp_path) -> None:
     def fresh(*args: str) -> subprocess.CompletedProcess:
         return softloop(*args, home=tmp_path / "home", db_url=None, timeout=300)
 
-    done = fresh("run", "--task", "reverse", "abcdef")
+    done = fresh("run", "--task", "path", "ad;ab bc cd")
     assert done.returncode == 0, done.stderr
-    assert "input: abcdef" in done.stdout and "oracle: " in done.stdout
+    assert "input: ad;ab bc cd" in done.stdout and "oracle: " in done.stdout
     assert done.stdout.splitlines()[-1].startswith("run ")
     done = fresh("run", "--task", "nope", "abc")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.splitlines() == [
         "error: unknown task 'nope'; "
-        "the known tasks are: dedup, double, reverse, sort, upper, vowels"
+        "the known tasks are: common, diff, path, sum, triangle, via"
     ]
