@@ -28,6 +28,7 @@ from langgraph_sdk.client import SyncLangGraphClient
 
 from softloop.agent.server import LoopOutput
 from softloop.agent.store import Store
+from softloop.bench import get_task
 from tests.databases import BACKENDS, PgServer
 
 # Each backend starts a server process that imports torch and loads the model.
@@ -49,6 +50,7 @@ OFFLINE_ENV = {
 }
 # Runs the server executes at once, all on its one model and store.
 JOBS = 4
+PATH_INPUT = "ch;bc cx bh"  # from c to h over the edges bc, cx, bh
 DROPPED_ENV = ("SOFTLOOP_MODEL", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGGRAPH_API_KEY")
 
 
@@ -159,16 +161,16 @@ def client(served: Served) -> SyncLangGraphClient:
 def test_wait_returns_the_answer_its_run_id_and_trajectory(
     served: Served, client: SyncLangGraphClient
 ) -> None:
-    out = client.runs.wait(None, GRAPH, input={"task": "reverse", "input": "abcdef"})
+    out = client.runs.wait(None, GRAPH, input={"task": "path", "input": PATH_INPUT})
     assert isinstance(out, dict)
     assert set(out) <= set(LoopOutput.model_fields)  # the result, not the loop's working state
     final = LoopOutput.model_validate(out)
     assert final.final_output in [a.output for a in final.attempts]
     for attempt in final.attempts:  # judged by the world's oracle, beside the critic
-        assert attempt.oracle_correct == (attempt.output == "fedcba")
+        assert attempt.oracle_correct == get_task("path").check(PATH_INPUT, attempt.output)
     assert final.run_id is not None and final.store_error is None
     stored = served.store.get_run(final.run_id)
-    assert (stored.task, stored.input) == ("reverse", "abcdef")
+    assert (stored.task, stored.input) == ("path", PATH_INPUT)
     assert (stored.final_output, stored.status) == (final.final_output, final.status)
     assert [a.output for a in stored.attempts] == [a.output for a in final.attempts]
     assert final.selection is not None
@@ -184,7 +186,7 @@ def test_stream_shows_each_attempt_and_critique_as_the_run_goes(
         client.runs.stream(
             None,
             GRAPH,
-            input={"task": "sort", "input": "qwerty"},
+            input={"task": "triangle", "input": "hs sj jh sf"},
             stream_mode="updates",
             context=context,
         )
@@ -215,47 +217,52 @@ def test_stream_shows_each_attempt_and_critique_as_the_run_goes(
 def test_the_run_context_sets_max_rounds_and_the_critic(
     served: Served, client: SyncLangGraphClient
 ) -> None:
-    request = {"task": "upper", "input": "softloop"}
+    request = {"task": "sum", "input": "5;3240"}
     one = client.runs.wait(None, GRAPH, input=request, context={"max_rounds": 1})
     assert isinstance(one, dict)
     assert len(one["attempts"]) == 1
     assert served.store.get_run(one["run_id"]).rounds == 1
-    # The same knobs through config["configurable"], as older clients send them; 0 leaves the
-    # confidence check out, so the critique prompt judges alone.
+    # The same knobs through config["configurable"], as older clients send them: 0 leaves the
+    # confidence check out, as the default does with a trusted critique prompt; 1.0 puts it
+    # first.
     judged = client.runs.wait(
         None, GRAPH, input=request, config={"configurable": {"confidence_threshold": 0}}
     )
+    doubting = client.runs.wait(
+        None, GRAPH, input=request, config={"configurable": {"confidence_threshold": 1.0}}
+    )
     default = client.runs.wait(None, GRAPH, input=request)
-    assert isinstance(judged, dict) and isinstance(default, dict)
+    assert isinstance(judged, dict) and isinstance(default, dict) and isinstance(doubting, dict)
     assert judged["attempts"][0]["critique"]["critic"] == "critique@1"
-    assert default["attempts"][0]["critique"]["critic"] == "confidence:upper@1"
+    assert default["attempts"][0]["critique"]["critic"] == "critique@1"
+    assert doubting["attempts"][0]["critique"]["critic"] == "confidence:sum@1"
 
 
 def test_a_promoted_prompt_is_served_at_the_next_run_without_a_restart(
     served: Served, client: SyncLangGraphClient
 ) -> None:
-    request = {"task": "dedup", "input": "aabbcd"}
+    request = {"task": "common", "input": "whtp|dish"}
     before = client.runs.wait(None, GRAPH, input=request)
     assert isinstance(before, dict)
-    assert before["selection"]["task"] == {"name": "dedup", "version": 1}
+    assert before["selection"]["task"] == {"name": "common", "version": 1}
     # What the refiner does once a candidate beats the active version: register it, promote it.
-    active = served.store.active_version("dedup")
+    active = served.store.active_version("common")
     assert active is not None
-    served.store.add_prompt_version("dedup", "task", active.path, active.sha256, parent=1)
-    served.store.promote("dedup", 2)
+    served.store.add_prompt_version("common", "task", active.path, active.sha256, parent=1)
+    served.store.promote("common", 2)
     after = client.runs.wait(None, GRAPH, input=request)
     assert isinstance(after, dict)
     assert served.process.poll() is None  # the same server process
-    assert after["selection"]["task"] == {"name": "dedup", "version": 2}
-    assert {a["prompt"]["version"] for a in after["attempts"] if a["prompt"]["name"] == "dedup"}
-    assert served.store.get_run(after["run_id"]).prompt_versions["dedup"] == 2
+    assert after["selection"]["task"] == {"name": "common", "version": 2}
+    assert {a["prompt"]["version"] for a in after["attempts"] if a["prompt"]["name"] == "common"}
+    assert served.store.get_run(after["run_id"]).prompt_versions["common"] == 2
 
 
 def test_concurrent_runs_share_the_model_and_store_and_answer_as_alone(
     served: Served, client: SyncLangGraphClient
 ) -> None:
-    pairs = [("reverse", "kitchen"), ("sort", "pqzab"), ("upper", "mixed"), ("vowels", "banana")]
-    pairs += [("double", "17"), ("dedup", "xxyzz")]
+    pairs = [("path", PATH_INPUT), ("triangle", "hs sj jh sf"), ("via", "gy;qg qy ny")]
+    pairs += [("common", "whtp|dish"), ("sum", "5;3240"), ("diff", "2;2798")]
     requests = [{"task": task, "input": text} for task, text in pairs]
     context = {"confidence_threshold": 1.0}  # revise rounds too, not only first attempts
 
