@@ -198,3 +198,13 @@ def confidence_choice(prompt: SoftPrompt) -> tuple[Reduce, float] | None:
     if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
         return None
     return found["reduce"], float(threshold)
+
+
+def confidence_auc(prompt: SoftPrompt) -> float | None:
+    """The best AUC the task prompt's own confidence reached on its dev answers, if recorded."""
+    found = prompt.manifest.extra.get(CONFIDENCE_KEY)
+    aucs = found.get("auc") if isinstance(found, dict) else None
+    if not isinstance(aucs, dict):
+        return None
+    values = [float(v) for v in aucs.values() if isinstance(v, int | float) and v == v]
+    return max(values) if values else None

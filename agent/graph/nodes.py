@@ -28,6 +28,7 @@ from softloop.critics import (
     CritiqueRequest,
     DoubtHint,
     SoftPromptCritic,
+    confidence_auc,
     confidence_choice,
     position_hint,
 )
@@ -116,14 +117,16 @@ def learned_critic(
     prompt's own confidence judges instead where the critique prompt is left out, or before it
     with `config.confidence == "always"`.
     """
-    trusted = critique is not None and critique_trusted(critique, config)
+    trusted = critique is not None and critique_trusted(critique, config, task_prompt)
     if critique is not None and not trusted:
         log.info(
             "critique prompt %s left out of the loop's critic: recorded balanced accuracy "
-            "%.3f < %.3f",
+            "%s (bar %s), AUC %s against the task prompt's confidence %s",
             f"{critique.manifest.name}@{critique.manifest.version}",
             critique_balanced_acc(critique),
             config.min_critique_balanced_acc,
+            critique_auc(critique),
+            confidence_auc(task_prompt),
         )
     parts: list[Critic] = []
     wants_confidence = config.confidence == "always" or (
@@ -146,10 +149,31 @@ def learned_critic(
     return parts[0] if len(parts) == 1 else _all_of(parts)
 
 
-def critique_trusted(critique: SoftPrompt, config: LoopConfig) -> bool:
-    """Whether the critique prompt's recorded balanced accuracy clears the loop's bar."""
+def critique_trusted(
+    critique: SoftPrompt, config: LoopConfig, task_prompt: SoftPrompt | None = None
+) -> bool:
+    """Whether the critique prompt's recorded balanced accuracy clears the loop's bar and, where
+    both were measured, it ranks mistakes at least as well as the task prompt's confidence.
+
+    A critique prompt learnt from few mistakes can clear a balanced-accuracy bar by luck of the
+    threshold while ranking answers worse than the confidence the loop would use instead.
+    """
     bar, measured = config.min_critique_balanced_acc, critique_balanced_acc(critique)
-    return bar is None or measured is None or measured >= bar
+    if bar is not None and measured is not None and measured < bar:
+        return False
+    if bar is None or task_prompt is None:
+        return True
+    mine, theirs = critique_auc(critique), confidence_auc(task_prompt)
+    return mine is None or theirs is None or mine >= theirs
+
+
+def critique_auc(prompt: SoftPrompt) -> float | None:
+    """The critique prompt's recorded AUC at ranking wrong answers below right ones, if any."""
+    metrics = prompt.manifest.metrics
+    for key in ("critic_auc", "dev_auc"):  # task add and the refiner, bench.train_prompts
+        if key in metrics and metrics[key] == metrics[key]:  # NaN: nothing was measured
+            return float(metrics[key])
+    return None
 
 
 def generate(state: LoopState, deps: LoopDeps) -> dict:

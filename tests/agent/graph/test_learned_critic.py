@@ -31,6 +31,25 @@ def test_a_trusted_critique_prompt_judges_alone_and_confidence_stands_in_for_one
     assert critic is not None and critic.name == name
 
 
+@pytest.mark.parametrize(
+    ("critique_auc", "confidence_aucs", "name"),
+    [
+        (0.43, {"min": 0.80, "mean": 0.86}, "confidence-mean:free@1"),  # ranks worse: left out
+        (0.90, {"min": 0.80, "mean": 0.86}, "critique@1"),  # ranks better: judges alone
+        (0.43, {}, "critique@1"),  # nothing to compare with: the recorded bar decides
+    ],
+)
+def test_a_critique_prompt_that_ranks_worse_than_confidence_is_left_out(
+    lm, free_prompts, critique_auc, confidence_aucs, name
+) -> None:
+    task = SoftPrompt(free_prompts.task.weight.detach().clone(), free_prompts.task.manifest)
+    task.manifest = task.manifest.model_copy(deep=True)
+    task.manifest.extra["confidence"] = {"reduce": "mean", "threshold": 0.5, "auc": confidence_aucs}
+    judge = critique(lm, critic_balanced_accuracy=0.68, critic_auc=critique_auc)
+    critic = learned_critic(lm, task, judge, LoopConfig())
+    assert critic is not None and critic.name == name
+
+
 def test_the_critique_prompt_judges_at_the_threshold_recorded_with_it(lm, free_prompts) -> None:
     strict = critique(lm, critic_threshold=0.999)
     lenient = critique(lm, critic_threshold=0.0)
