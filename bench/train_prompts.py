@@ -42,7 +42,8 @@ from softloop.bench.world import (
     critic_format,
     reference_model_path,
 )
-from softloop.critics import fit_threshold, mark_loss
+from softloop.critics import CritiqueRequest, fit_confidence, fit_threshold, mark_loss
+from softloop.critics.confidence import CONFIDENCE_KEY
 from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 from softloop.prompts.soft_prompt import InitStrategy
 
@@ -107,12 +108,24 @@ def train_task_prompt(lm: FrozenLM, task: Task, quick: bool, seed: int) -> tuple
     prompt.manifest.metrics.update(
         {"dev_acc": float(dev_acc), "default_difficulty": float(task.default_difficulty)}
     )
+    # How its own confidence ranks its greedy dev answers, and where to judge with it: what
+    # the loop compares a critique prompt with, and judges by where that one is left out.
+    xs = [x for x, _ in dev]
+    got = ev.answers(lm, task, xs, "soft", prompt)
+    choice = fit_confidence(
+        lm,
+        prompt,
+        [CritiqueRequest(task=task.name, input=x, answer=a) for x, a in zip(xs, got, strict=True)],
+        [task.check(x, a) for x, a in zip(xs, got, strict=True)],
+    )
+    prompt.manifest.extra[CONFIDENCE_KEY] = choice.as_extra()
     return prompt, {
         "n_tokens": n_tokens,
         "train_examples": len(train),
         "dev_examples": len(dev),
         "inits": results,
         "chosen": chosen,
+        "confidence": choice.as_extra(),
     }
 
 
@@ -218,6 +231,14 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
     probs = ev.pass_probabilities(lm, dev_cases, prompt)
     threshold = fit_threshold(probs, [t.check(x, a) for t, x, a in dev_cases])
     dev = ev.critic_prf(lm, dev_cases, prompt, threshold)
+    # Per task too: the loop compares the critique prompt with each task prompt's confidence.
+    per_task = {
+        task.name: ev.critic_prf(lm, [c for c in dev_cases if c[0] is task], prompt, threshold)
+        for task in TASKS.values()
+    }
+    prompt.manifest.metrics.update(
+        {f"dev_auc:{name}": float(r["auc"]) for name, r in per_task.items() if r["auc"] == r["auc"]}
+    )
     prompt.manifest.metrics.update(
         {
             "critic_threshold": threshold,
@@ -237,6 +258,7 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
         "dev_wrong": dev["wrong"],
         "threshold": threshold,
         "dev_f1": dev["f1"],
+        "dev_auc_per_task": {name: r["auc"] for name, r in per_task.items()},
         "data_seconds": round(data_s, 1),
         "inits": results,
         "chosen": chosen,

@@ -125,7 +125,7 @@ def learned_critic(
             f"{critique.manifest.name}@{critique.manifest.version}",
             critique_balanced_acc(critique),
             config.min_critique_balanced_acc,
-            critique_auc(critique),
+            critique_auc(critique, task_prompt.manifest.name),
             confidence_auc(task_prompt),
         )
     parts: list[Critic] = []
@@ -163,14 +163,17 @@ def critique_trusted(
         return False
     if bar is None or task_prompt is None:
         return True
-    mine, theirs = critique_auc(critique), confidence_auc(task_prompt)
+    mine = critique_auc(critique, task_prompt.manifest.name)
+    theirs = confidence_auc(task_prompt)
     return mine is None or theirs is None or mine >= theirs
 
 
-def critique_auc(prompt: SoftPrompt) -> float | None:
-    """The critique prompt's recorded AUC at ranking wrong answers below right ones, if any."""
+def critique_auc(prompt: SoftPrompt, task: str | None = None) -> float | None:
+    """The critique prompt's recorded AUC at ranking wrong answers below right ones, if any:
+    on `task`'s answers where that was measured apart (a prompt shared by several tasks)."""
     metrics = prompt.manifest.metrics
-    for key in ("critic_auc", "dev_auc"):  # task add and the refiner, bench.train_prompts
+    keys = [f"critic_auc:{task}", f"dev_auc:{task}"] if task else []
+    for key in [*keys, "critic_auc", "dev_auc"]:  # task add and the refiner, train_prompts
         if key in metrics and metrics[key] == metrics[key]:  # NaN: nothing was measured
             return float(metrics[key])
     return None
