@@ -269,9 +269,7 @@ class Refiner:
         finally:
             self._lease_lost = threading.Event()
 
-    def _refine_leased(
-        self, job: RefineJob, name: str, t0: float, close: Any
-    ) -> RefineOutcome:
+    def _refine_leased(self, job: RefineJob, name: str, t0: float, close: Any) -> RefineOutcome:
         """The refinement itself, holding the lease; `close(status, ...)` ends the job row.
 
         The active version is read here, under the lease: a refiner that got the lease after
@@ -356,7 +354,10 @@ class Refiner:
         self, row: PromptVersion, active: SoftPrompt, data: Dataset
     ) -> tuple[RefineOutcome, SoftPrompt]:
         cfg = self.config
-        candidate = SoftPrompt(active.weight.detach().clone(), active.manifest.model_copy())
+        # A deep copy: fitting the candidate's threshold must not move the active version's.
+        candidate = SoftPrompt(
+            active.weight.detach().clone(), active.manifest.model_copy(deep=True)
+        )
         fmt = self._format(active)
         if row.kind == "critique":
             fixed = self.eval_sets.tasks.get(row.name, self.eval_sets.critique)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
-from softloop.agent.graph import build_graph
+from softloop.agent.graph import PromptRef, build_graph
 from softloop.agent.refine import EvalSets, RefineConfig, Refiner, task_accuracy
 from softloop.critics import PredicateCritic
 from softloop.prompts import Example, SoftPrompt, TrainConfig, train_prompt
@@ -127,7 +127,7 @@ def test_critique_prompt_is_refined_on_confirmed_verdicts(store, lm, registry) -
     critique = SoftPrompt.from_init(
         lm, 4, init="vocab", name="critique", kind="critique", template="{input}?", seed=5
     )
-    registry.register(critique, status="active")
+    registry.register(critique, status="active", metrics={"critic_threshold": 0.123})
     # Half the labelled runs were right ("ab"), half wrong: the critic learns to tell them apart.
     store_feedback(store, 40, answer=lambda text: ANSWER if len(text) % 2 else "cd")
     r = refiner(store, lm, registry, names=["critique"], steps=40)
@@ -136,6 +136,12 @@ def test_critique_prompt_is_refined_on_confirmed_verdicts(store, lm, registry) -
     assert outcome.metric == "critic_balanced_accuracy"
     assert outcome.n_train > 0 and outcome.n_eval > 0
     assert store.get_prompt_version("critique", 2).parent == 1
+    # The candidate fitted a threshold of its own; the active version keeps the one recorded
+    # with it (and was scored at it).
+    active = registry.load(PromptRef(name="critique", version=1))
+    assert active.manifest.metrics["critic_threshold"] == 0.123
+    candidate = registry.load(PromptRef(name="critique", version=2))
+    assert candidate.manifest.metrics["critic_threshold"] != 0.123
 
 
 def test_gate_rejects_a_better_critic_that_fails_too_many_right_answers() -> None:
