@@ -262,7 +262,7 @@ def pretrain(cfg: PretrainConfig, out: Path, progress: bool = True) -> dict:
 
 
 def _default_out() -> Path:
-    return Path(__file__).parent / "reference" / "model"
+    return Path(__file__).resolve().parent / "reference" / "model"
 
 
 def main(argv: list[str] | None = None) -> None:

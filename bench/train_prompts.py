@@ -346,7 +346,9 @@ def write_readme(out: Path, log: dict) -> None:
         "(load with `SoftPrompt.load(dir, lm=lm)`). Task prompts were trained on right answers",
         "at the default difficulty +-1 (train split) and selected on greedy dev accuracy at the",
         "default difficulty; the critique prompt on the model's own answers (greedy, T=0.7,",
-        "T=1.0) labelled by the oracle, selected on dev F1. Three initialisations competed per",
+        "T=1.0) labelled by the oracle to write their check traces, selected on dev AUC over",
+        "the model's greedy dev answers, where its threshold was fitted too (`critic_threshold`",
+        "in its manifest, with its dev AUC per task). Three initialisations competed per",
         "prompt: the text instruction's own embeddings, vocabulary rows, and noise at the",
         "embedding scale. Dev figures below; test figures: `python -m softloop.bench.reference`.",
         "",
@@ -363,10 +365,10 @@ def write_readme(out: Path, log: dict) -> None:
             )
     lines += [
         "",
-        "Metric: task prompts dev accuracy; critique dev balanced accuracy (mean recall on wrong",
-        "and on right answers: a constant verdict scores 0.5, while F1 would reward 'always",
-        "wrong'; F1 is in training.json and in the benchmark);",
-        "revise the fraction of own wrong dev answers fixed given the oracle's hint.",
+        "Metric: task prompts dev accuracy; critique dev AUC at ranking wrong answers below",
+        "right ones (0.5 is chance; F1 at the fitted threshold is in training.json, test",
+        "figures in `python -m softloop.bench.critic`); revise the fraction of own wrong dev",
+        "answers fixed given the oracle's hint.",
         "",
     ]
     (out / "README.md").write_text("\n".join(lines))
