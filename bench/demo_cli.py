@@ -55,8 +55,11 @@ def demo(
         softloop demo --quick
         softloop history --db sqlite:///softloop-demo/softloop.db
     """
+    from softloop.agent.cli.quiet import quiet_loading
     from softloop.agent.store.engine import safe_url
     from softloop.bench.cycles import CycleConfig, CycleRow, Cycles
+
+    quiet_loading()  # softloop's own lines on stderr, not the model loader's bar
 
     overrides: dict = dict(QUICK) if quick else {}
     if cycles is not None:
