@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from softloop.agent.world import World, WorldTask
 from softloop.bench import formats
 from softloop.bench.tasks import TASKS, Task
+from softloop.critics import Doubt, position_hint
 from softloop.prompts.errors import SoftloopError
 
 if TYPE_CHECKING:
@@ -69,6 +70,25 @@ def _steps(task: Task) -> Callable[[str, str], list[tuple[str, bool]]]:
     return lambda x, a: [(s.claim, s.ok) for s in task.steps(x, a)]
 
 
+def claim_hint(task: str, doubt: Doubt) -> str:
+    """`no {claim}`, the words the revise prompt was trained on, for the confidence critic.
+
+    The claim is the answer's first step that holds the character the model doubted (its last
+    step where it doubted the end): what the answer says there, read from the answer alone, not
+    whether it holds. Falls back to the position where no step holds it.
+    """
+    found = TASKS.get(task)
+    if found is None or not doubt.answer:
+        return position_hint(task, doubt)
+    claims = [s.claim for s in found.steps(doubt.input, doubt.answer) if s.claim]
+    if not claims:
+        return position_hint(task, doubt)
+    if doubt.offset >= len(doubt.answer):
+        return f"no {claims[-1]}"
+    char = doubt.answer[doubt.offset]
+    return next((f"no {c}" for c in claims if char in c), position_hint(task, doubt))
+
+
 def reference_world() -> World:
     """The embedded default: the reference model, its tasks and its shipped prompts."""
     tasks = {
@@ -92,6 +112,7 @@ def reference_world() -> World:
         default_prompts={name: REFERENCE_DIR / "prompts" / name for name in DEFAULT_PROMPTS},
         pass_mark=formats.PASS_MARK,
         fail_mark=formats.FAIL_MARK,
+        doubt_hint=claim_hint,
     )
 
 

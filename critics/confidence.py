@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from softloop.critics.critique import BatchedCritic, Critique, CritiqueRequest, verdict_of
@@ -47,6 +47,8 @@ class Doubt:
     token: str  # the answer's text at that step; "" where the step is the end of the answer
     preferred: str  # what the model would have written instead; "" means "end here"
     probability: float  # the model's probability of the answer's step
+    input: str = ""  # the request's input and the answer judged, for hints that name a step
+    answer: str = ""
 
 
 # task, doubt -> feedback text for the revise step
@@ -124,7 +126,8 @@ class ConfidenceCritic(BatchedCritic):
                 # The first doubtful step; under the mean, possibly none is below the bar alone.
                 low = [j for j, p in enumerate(probs) if p < self.threshold]
                 first = low[0] if low else min(range(len(probs)), key=probs.__getitem__)
-                feedback = self.hint(r.task, doubt_at(first))
+                doubt = replace(doubt_at(first), input=r.input, answer=r.answer)
+                feedback = self.hint(r.task, doubt)
             out.append(Critique(verdict=verdict, score=score, feedback=feedback, critic=self.name))
         return out
 

@@ -41,11 +41,13 @@ def test_model_loads_with_auto_classes_and_has_the_documented_shape():
 
 def test_tokenizer_is_per_character_with_bos_first():
     tok = AutoTokenizer.from_pretrained(reference_model_path())
-    ids = tok("chk rev:a b=b a?").input_ids
-    assert ids[0] == tok.bos_token_id and len(ids) == 1 + len("chk rev:a b=b a?")
-    assert tok.decode(ids, skip_special_tokens=True) == "chk rev:a b=b a?"
+    text = formats.judge_text("pth", "ad;ab cd bc", "acd")
+    ids = tok(text).input_ids
+    assert ids[0] == tok.bos_token_id and len(ids) == 1 + len(text)
+    assert tok.decode(ids, skip_special_tokens=True) == text
     assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
-    y, n = tok.convert_tokens_to_ids([formats.YES_TOKEN, formats.NO_TOKEN])
+    # The judge's marks are single tokens of their own.
+    y, n = tok.convert_tokens_to_ids([formats.PASS_MARK, formats.FAIL_MARK])
     assert y != n and tok.unk_token_id not in (y, n)
 
 

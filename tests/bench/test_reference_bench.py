@@ -1,8 +1,8 @@
-"""`python -m softloop.bench.reference` end to end on a few test inputs: the documented JSON."""
+"""`python -m softloop.bench.reference` and `bench.critic` end to end on a few test inputs."""
 
 import json
 
-from softloop.bench import reference
+from softloop.bench import critic, reference
 from softloop.bench.tasks import TASKS
 
 
@@ -14,9 +14,19 @@ def test_reference_benchmark_prints_the_documented_json(capsys) -> None:
         for key in ("text_instruction_acc", "no_instruction_acc", "soft_prompt_acc"):
             assert 0.0 <= row[key] <= 1.0
         assert row["n_tokens"] <= 20 and row["trainable_params"] == row["n_tokens"] * 128
-    for critic in (result["critic"], result["loop_critic"]):
-        # Every own answer is judged once: greedy, T=0.7 and T=1.0 for 3 inputs per task.
-        assert critic["n"] == 3 * 3 * len(TASKS)
-        assert {"precision", "recall", "f1"} <= set(critic)
-        assert set(critic["per_task"]) == set(TASKS)
-        assert sum(m["n"] for m in critic["per_task"].values()) == critic["n"]
+
+
+def test_critic_benchmark_judges_every_answer_once_per_critic_and_seeds_its_sample(
+    capsys,
+) -> None:
+    critic.main(["--json", "--n", "4"])
+    first = json.loads(capsys.readouterr().out)
+    assert set(first["critics"]) == {"confidence", "critique", "loop", "oracle"}
+    for row in first["critics"].values():
+        assert row["n"] == 4 * len(TASKS) == first["answers"]
+        assert {"auc", "balanced_acc", "precision", "recall", "f1"} <= set(row)
+    assert first["critics"]["oracle"]["f1"] in (1.0, 0.0)  # exact, or nothing wrong to catch
+    assert set(first["per_task"]) == set(TASKS)
+    critic.main(["--json", "--n", "4", "--seed", "1"])
+    other = json.loads(capsys.readouterr().out)
+    assert other["seed"] == 1 and first["seed"] == 0
