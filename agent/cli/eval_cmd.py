@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from softloop.agent.cli.check_options import check_options, check_spec
-from softloop.agent.cli.options import current_world, echo_json, json_option, model_option
+from softloop.agent.cli.options import (
+    current_world,
+    data_option,
+    echo_json,
+    json_option,
+    model_option,
+)
 from softloop.prompts.errors import SoftloopError
 
 
@@ -20,13 +26,7 @@ from softloop.prompts.errors import SoftloopError
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="The prompt directory to measure (made by `softloop train`).",
 )
-@click.option(
-    "--data",
-    "data_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help='Held-out examples: one {"input": ..., "output": ...} JSON object per line.',
-)
+@data_option("Held-out examples")
 @click.option(
     "--instruction",
     default=None,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -62,6 +63,20 @@ model_option = click.option(
     help="Hugging Face causal LM: a local path, a hub id or a .gguf file (converted once, kept "
     "under $SOFTLOOP_HOME/models). Default: the embedded reference model.",
 )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def data_option(what: str) -> Callable[[F], F]:
+    """`--data FILE` (required), the JSONL examples a command reads; `what` says which."""
+    return click.option(
+        "--data",
+        "data_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f'{what}: one {{"input": ..., "output": ...}} JSON object per line.',
+    )
 
 
 def echo_json(payload: Any) -> None:

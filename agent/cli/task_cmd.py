@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from softloop.agent.cli.check_options import check_options, check_spec
-from softloop.agent.cli.options import db_option, echo_json, json_option, model_option
+from softloop.agent.cli.options import data_option, db_option, echo_json, json_option, model_option
 
 
 @click.group()
@@ -31,13 +31,7 @@ def task() -> None:
 @task.command()
 @click.argument("name")
 @model_option
-@click.option(
-    "--data",
-    "data_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help='Training examples: one {"input": ..., "output": ...} JSON object per line.',
-)
+@data_option("Training examples")
 @click.option(
     "--dev",
     "dev_path",
@@ -196,4 +190,3 @@ def _tasks():
     from softloop.agent.tasks import TaskRegistry
 
     return TaskRegistry(softloop_home() / "tasks")
-

@@ -13,19 +13,19 @@ from typing import cast
 import click
 
 from softloop.agent.cli.check_options import check_options, check_spec
-from softloop.agent.cli.options import current_world, echo_json, json_option, model_option
+from softloop.agent.cli.options import (
+    current_world,
+    data_option,
+    echo_json,
+    json_option,
+    model_option,
+)
 from softloop.prompts.errors import SoftloopError
 
 
 @click.command()
 @model_option
-@click.option(
-    "--data",
-    "data_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help='Training examples: one {"input": ..., "output": ...} JSON object per line.',
-)
+@data_option("Training examples")
 @click.option(
     "--out",
     "out_dir",
