@@ -142,13 +142,7 @@ class Setup:
         check_name(task, "task name")
         known = self.known_tasks()
         if task not in known:
-            listed = ", ".join(known) or "none"
-            if self.from_world:
-                raise TaskNotFoundError(f"unknown task {task!r}; the known tasks are: {listed}")
-            raise TaskNotFoundError(
-                f"no active prompt for task {task!r} (known tasks: {listed}); train one with "
-                "`softloop train` and register it with `softloop prompts add DIR --active`"
-            )
+            raise _unknown_task(task, known, self.from_world)
         critique = self.registry.critique_for(task)
         if critique and not self._has_critique(critique):
             raise SoftloopError(
@@ -213,10 +207,14 @@ def _precheck_task(task: str, store: Store, home: Path, world: World | None) -> 
     known = {r.name for r in rows if r.kind == "task" and r.status == "active"}
     if task in known:
         return
-    listed = ", ".join(sorted(known | set(world.tasks if world else ()))) or "none"
-    if world is not None:
-        raise TaskNotFoundError(f"unknown task {task!r}; the known tasks are: {listed}")
-    raise TaskNotFoundError(
+    raise _unknown_task(task, sorted(known | set(world.tasks if world else ())), world is not None)
+
+
+def _unknown_task(task: str, known: Sequence[str], from_world: bool) -> TaskNotFoundError:
+    listed = ", ".join(known) or "none"
+    if from_world:
+        return TaskNotFoundError(f"unknown task {task!r}; the known tasks are: {listed}")
+    return TaskNotFoundError(
         f"no active prompt for task {task!r} (known tasks: {listed}); train one with "
         "`softloop train` and register it with `softloop prompts add DIR --active`"
     )
