@@ -42,7 +42,7 @@ from softloop.bench.world import (
     critic_format,
     reference_model_path,
 )
-from softloop.critics import CritiqueRequest, fit_confidence, fit_threshold, mark_loss
+from softloop.critics import CritiqueRequest, auc, fit_confidence, fit_threshold, mark_loss
 from softloop.critics.confidence import CONFIDENCE_KEY
 from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 from softloop.prompts.soft_prompt import InitStrategy
@@ -231,13 +231,17 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
     probs = ev.pass_probabilities(lm, dev_cases, prompt)
     threshold = fit_threshold(probs, [t.check(x, a) for t, x, a in dev_cases])
     dev = ev.critic_prf(lm, dev_cases, prompt, threshold)
-    # Per task too: the loop compares the critique prompt with each task prompt's confidence.
+    # Per task too, from the same probabilities: the loop compares the critique prompt with
+    # each task prompt's confidence.
     per_task = {
-        task.name: ev.critic_prf(lm, [c for c in dev_cases if c[0] is task], prompt, threshold)
+        task.name: auc(
+            [-p for p, c in zip(probs, dev_cases, strict=True) if c[0] is task],
+            [not t.check(x, a) for t, x, a in dev_cases if t is task],
+        )
         for task in TASKS.values()
     }
     prompt.manifest.metrics.update(
-        {f"dev_auc:{name}": float(r["auc"]) for name, r in per_task.items() if r["auc"] == r["auc"]}
+        {f"dev_auc:{name}": float(v) for name, v in per_task.items() if v == v}
     )
     prompt.manifest.metrics.update(
         {
@@ -258,7 +262,7 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
         "dev_wrong": dev["wrong"],
         "threshold": threshold,
         "dev_f1": dev["f1"],
-        "dev_auc_per_task": {name: r["auc"] for name, r in per_task.items()},
+        "dev_auc_per_task": per_task,
         "data_seconds": round(data_s, 1),
         "inits": results,
         "chosen": chosen,
