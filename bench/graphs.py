@@ -34,8 +34,12 @@ def parse(text: str) -> tuple[str, set[Edge], set[str]]:
 
 
 def render(head: str, edges: Iterable[Edge], rng: random.Random) -> str:
-    """Edges in random order and orientation; `head;` first when there is one."""
-    pairs = [sorted(e) for e in edges]
+    """Edges in random order and orientation; `head;` first when there is one.
+
+    The edges are sorted before the shuffle: a set's order follows string hashing, which
+    changes from one process to the next, and the same seed must draw the same text anywhere.
+    """
+    pairs = sorted(sorted(e) for e in edges)
     for p in pairs:
         rng.shuffle(p)
     rng.shuffle(pairs)

@@ -1,6 +1,9 @@
 """The task suite: generators agree with their oracles, steps are local, splits hold."""
 
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -133,3 +136,23 @@ def test_the_task_suite_imports_without_torch() -> None:
 
     code = "import sys, softloop.bench; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_same_seed_draws_the_same_inputs_in_every_process() -> None:
+    """Inputs must not depend on string hashing, which changes per process."""
+    script = (
+        "import hashlib; from softloop.bench.tasks import TASKS; "
+        "print(hashlib.sha1(repr([TASKS[t].split('test', 30, seed=3) for t in TASKS])"
+        ".encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2)
+    }
+    assert len(digests) == 1
