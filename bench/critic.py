@@ -7,7 +7,7 @@ judging every answer once:
 
 - `confidence`: the task prompt's own confidence, its least likely answer token (with EOS),
   failing below `LoopConfig.confidence_threshold` (`softloop.critics.ConfidenceCritic`);
-- `critique`: the shipped critique prompt alone, at the threshold recorded with it;
+- `critique`: the shipped critique prompt alone, at the threshold recorded with it for each task;
 - `loop`: the critic the loop builds by default (`softloop.agent.graph.nodes.learned_critic`);
 - `oracle`: the exact checker, the ceiling.
 
@@ -81,7 +81,7 @@ def run(n: int = 500, seed: int = 0) -> dict:
         critics: dict[str, Critic] = {
             "confidence": ConfidenceCritic(lm, prompt, threshold=config.confidence_threshold),
             "critique": SoftPromptCritic(
-                lm, critique, fmt=fmt, threshold=critique_threshold(critique)
+                lm, critique, fmt=fmt, threshold=critique_threshold(critique, task.name)
             ),
             "loop": loop,
         }
@@ -92,7 +92,7 @@ def run(n: int = 500, seed: int = 0) -> dict:
             judged[name] += j
         wrong += task_wrong
     rows = {name: _row(judged[name], wrong) for name in CRITICS}
-    rows["critique"]["threshold"] = critique_threshold(critique)
+    rows["critique"]["threshold"] = {t: critique_threshold(critique, t) for t in TASKS}
     rows["critique"]["n_tokens"] = critique.n_tokens
     rows["confidence"]["threshold"] = config.confidence_threshold
     rows["loop"]["name"] = loop_name
@@ -114,6 +114,13 @@ def _cells(m: dict) -> str:
     )
 
 
+def _thresholds(by_task: dict[str, float]) -> str:
+    values = set(by_task.values())
+    if len(values) == 1:
+        return f"{values.pop():.3g}"
+    return ", ".join(f"{t} {v:.3g}" for t, v in by_task.items())
+
+
 def table(result: dict) -> str:
     c = result["critics"]
     lines = [
@@ -124,8 +131,8 @@ def table(result: dict) -> str:
         "|---|---|---|---|---|---|",
         f"| confidence (task prompt, least likely token ≥ {c['confidence']['threshold']})"
         f" | {_cells(c['confidence'])} |",
-        f"| critique prompt alone ({c['critique']['n_tokens']} tokens, threshold"
-        f" {c['critique']['threshold']:.3g}) | {_cells(c['critique'])} |",
+        f"| critique prompt alone ({c['critique']['n_tokens']} tokens, thresholds"
+        f" {_thresholds(c['critique']['threshold'])}) | {_cells(c['critique'])} |",
         f"| the loop's default critic ({c['loop']['name']}) | {_cells(c['loop'])} |",
         f"| oracle | {_cells(c['oracle'])} |",
         "",

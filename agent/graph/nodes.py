@@ -97,9 +97,14 @@ def critique_balanced_acc(prompt: SoftPrompt) -> float | None:
     return None
 
 
-def critique_threshold(prompt: SoftPrompt) -> float:
-    """The pass probability the critique prompt's version was fitted to judge at (else 1/2)."""
-    return float(prompt.manifest.metrics.get("critic_threshold", 0.5))
+def critique_threshold(prompt: SoftPrompt, task: str | None = None) -> float:
+    """The pass probability the critique prompt's version was fitted to judge at (else 1/2): on
+    `task`'s answers where it was fitted apart (one prompt's scores differ in scale by task)."""
+    metrics = prompt.manifest.metrics
+    for key in ([f"critic_threshold:{task}"] if task else []) + ["critic_threshold"]:
+        if key in metrics:
+            return float(metrics[key])
+    return 0.5
 
 
 def learned_critic(
@@ -142,7 +147,7 @@ def learned_critic(
         parts.append(critic)
     if critique is not None and (trusted or not parts):
         fmt = fmt or CriticFormat(task_labels=config.task_labels)
-        threshold = critique_threshold(critique)
+        threshold = critique_threshold(critique, task_prompt.manifest.name)
         parts.append(SoftPromptCritic(lm, critique, fmt=fmt, threshold=threshold))
     if not parts:
         return None
@@ -354,7 +359,9 @@ def _fallback(state: LoopState, deps: LoopDeps) -> tuple[Attempt, str]:
     attempts, cfg, sel = state.attempts, deps.config, state.selection
     assert sel is not None
     critique = deps.source.load(sel.critique) if sel.critique is not None else None
-    judged_by_critique = critique is not None and critique_trusted(critique, cfg)
+    judged_by_critique = critique is not None and critique_trusted(
+        critique, cfg, deps.source.load(sel.task)
+    )
     if (
         deps.critic is not None
         or deps.checks

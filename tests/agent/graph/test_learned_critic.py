@@ -58,6 +58,15 @@ def test_the_critique_prompt_judges_at_the_threshold_recorded_with_it(lm, free_p
     assert learned_critic(lm, free_prompts.task, lenient, config).threshold == 0.0  # type: ignore[union-attr]
 
 
+def test_a_threshold_fitted_for_the_task_comes_before_the_shared_one(lm, free_prompts) -> None:
+    task = free_prompts.task.manifest.name
+    judge = critique(lm, critic_threshold=0.3, **{f"critic_threshold:{task}": 0.8})
+    other = critique(lm, critic_threshold=0.3, **{"critic_threshold:elsewhere": 0.8})
+    config = LoopConfig()
+    assert learned_critic(lm, free_prompts.task, judge, config).threshold == 0.8  # type: ignore[union-attr]
+    assert learned_critic(lm, free_prompts.task, other, config).threshold == 0.3  # type: ignore[union-attr]
+
+
 def test_confidence_can_judge_always_or_never_and_the_bar_can_move(lm, free_prompts) -> None:
     weak = critique(lm, dev_balanced_acc=0.54)
     for config in (
