@@ -243,6 +243,14 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
     prompt.manifest.metrics.update(
         {f"dev_auc:{name}": float(v) for name, v in per_task.items() if v == v}
     )
+    # And a threshold per task: the critique prompt's pass probabilities differ in scale from
+    # one task's traces to another's.
+    for task in TASKS.values():
+        rows = [i for i, c in enumerate(dev_cases) if c[0] is task]
+        if rows:
+            prompt.manifest.metrics[f"critic_threshold:{task.name}"] = fit_threshold(
+                [probs[i] for i in rows], [task.check(*dev_cases[i][1:]) for i in rows]
+            )
     prompt.manifest.metrics.update(
         {
             "critic_threshold": threshold,
