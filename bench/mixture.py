@@ -92,6 +92,8 @@ class Mixture:
 
 PHASE1 = Mixture(solve=0.4, judge=0.4, revise=0.2)
 PHASE2 = Mixture(solve=0.35, judge=0.45, revise=0.2, judge_own=0.6, revise_own=0.7)
+# Phase 3 judges almost only the model's own answers, drawn around the default difficulties.
+PHASE3 = Mixture(solve=0.3, judge=0.5, revise=0.2, judge_own=0.9, revise_own=0.7)
 
 
 def sample_example(rng: random.Random, mix: Mixture, own: OwnOutputs | None = None) -> Example:

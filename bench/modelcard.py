@@ -16,7 +16,7 @@ from pathlib import Path
 from softloop.bench import formats
 from softloop.bench.decode import answer_logprobs, complete, mark_logprobs
 from softloop.bench.evaluation import prf
-from softloop.bench.mixture import PHASE1, PHASE2
+from softloop.bench.mixture import PHASE1, PHASE2, PHASE3
 from softloop.bench.tasks import TASKS
 from softloop.critics.metrics import auc
 
@@ -76,13 +76,15 @@ softloop runs offline; it is not a general language model.
 
 ## Data mixture
 Inputs from the train split only (split by a hash of the input; the test split is never trained
-on), difficulty d drawn uniformly from 1 to the task's max.
+on), difficulty d drawn uniformly from the task's lowest training difficulty to its max.
 
-| ability | text | phase 1 share | phase 2 share |
-|---|---|---|---|
-| solve | `pth:ad;ab bd=` → `abd` | {p1.solve:.0%} | {p2.solve:.0%} |
-| judge (half right) | `chk pth:ad;ab bd=acd?` → `a+ ac- cd- d+` | {p1.judge:.0%} | {p2.judge:.0%} |
-| revise (10 % keep) | `fix pth:ad;ab bd=acd!no ac>` → `abd` | {p1.revise:.0%} | {p2.revise:.0%} |
+| ability | text | phase 1 | phase 2 | phase 3 |
+|---|---|---|---|---|
+| solve | `pth:ad;ab bd=` → `abd` | {p1.solve:.0%} | {p2.solve:.0%} | {p3.solve:.0%} |
+| judge (half right) | `chk pth:ad;ab bd=acd?` → `a+ ac- cd- d+` \
+| {p1.judge:.0%} | {p2.judge:.0%} | {p3.judge:.0%} |
+| revise (10 % keep) | `fix pth:ad;ab bd=acd!no ac>` → `abd` \
+| {p1.revise:.0%} | {p2.revise:.0%} | {p3.revise:.0%} |
 
 Phase 1 makes wrong answers by synthetic edits of the right one. At {own_at_pct} of training the
 model answers {own_inputs} fresh train inputs per task, greedy and sampled at T = {temps}; the
@@ -91,19 +93,40 @@ own answers and {p2_revise_own:.0%} of revise examples fix its own mistakes.
 
 Own outputs per sampling round, (right, wrong) per task: {rounds}
 
+{phase3}
+
 ## Training
-- {steps} AdamW steps, batch {batch_size}, peak lr {lr}, warm-up {warmup:.0%}, cosine to 1 %,
-  weight decay {weight_decay}, seed {seed}; loss on the target tokens only.
+- Phases 1 and 2: {steps} AdamW steps, batch {batch_size}, peak lr {lr}, warm-up {warmup:.0%},
+  cosine to 1 %, weight decay {weight_decay}, seed {seed}; loss on the target tokens only (a
+  judge's failing marks weigh twice).
 - Wall time: {train_min:.1f} min training, {total_min:.1f} min with evaluation, {threads} CPU
   thread(s), on a 2-core machine shared with other work (an idle machine is faster).
-- Final loss (mean of the last 100 steps): {final_loss}.
-- Loss every 100 steps: {curve}.
+- Phases 1 and 2 final loss (mean of the last 100 steps): {final_loss}.
+- Phases 1 and 2 loss every 100 steps: {curve}.
 
 ## Accuracy (test split, greedy, text instruction)
 
 | task | instruction | easy d | acc at easy | default d | acc at default |
 |---|---|---|---|---|---|
 """
+
+
+def _phase3(stats: dict) -> str:
+    focus = stats.get("focus")
+    if not focus:
+        return "No phase 3 (the judge on its own answers around the default difficulties)."
+    cfg = stats["config"]
+    rounds = "; ".join(f"step {r['step']}: {r['own_outputs']}" for r in focus["own_output_rounds"])
+    return (
+        f"Phase 3 ({focus['steps']} steps, peak lr {cfg['focus_lr']}, cosine to 5 %, "
+        f"{focus['seconds'] / 60:.1f} min, final loss {focus['final_loss']}): every "
+        f"{cfg['focus_resample_every']} steps the model answers {cfg['focus_inputs']} fresh "
+        "train inputs per task within one of the default difficulty, greedy and sampled at "
+        f"T = {', '.join(str(t) for t in cfg['focus_temperatures'][1:])}; "
+        f"{PHASE3.judge_own:.0%} of judge examples use these answers and "
+        f"{PHASE3.revise_own:.0%} of revise examples fix their mistakes. Own outputs per round, "
+        f"(right, wrong) per task: {rounds}"
+    )
 
 
 def write_card(out: Path, stats: dict) -> None:
@@ -116,6 +139,8 @@ def write_card(out: Path, stats: dict) -> None:
         p2=PHASE2,
         p2_judge_own=PHASE2.judge_own,
         p2_revise_own=PHASE2.revise_own,
+        p3=PHASE3,
+        phase3=_phase3(stats),
         own_at_pct=", ".join(f"{int(f * 100)} %" for f in cfg["own_at"]),
         temps=", ".join(str(t) for t in cfg["temperatures"][1:]),
         rounds="; ".join(

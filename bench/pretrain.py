@@ -8,13 +8,18 @@ in `bench.formats`, data in `bench.mixture`):
    0.8 and 1.0); the oracle labels each answer;
 3. phase 2 — the same mixture, where most judge examples are the model's own labelled answers
    and most revise examples fix its own mistakes. Own outputs are sampled again part-way, since
-   the model's mistakes move as it learns.
+   the model's mistakes move as it learns;
+4. phase 3 — the judge on the model's own answers where the loop meets them: inputs around each
+   task's default difficulty, answered greedily (the first attempt's mistakes) and sampled, at a
+   lower learning rate. A judge that checks synthetic edits well can still pass the model's own
+   mistakes, which are the plausible ones; this phase is spent on those.
 
 Then it measures greedy accuracy per task and difficulty on the test split and writes the
 weights, the tokenizer, `pretrain_stats.json` and `MODEL_CARD.md` to `--out`
 (default: the shipped `bench/reference/model/`). `--smoke` runs a few steps of a tiny model into
 a temporary folder in seconds (the test suite runs it). `--card` only re-measures a saved model
-and rewrites its card (after changing a task's default difficulty).
+and rewrites its card (after changing a task's default difficulty). `--from DIR` runs phase 3
+only, on a model saved by phases 1 and 2 (its `pretrain_stats.json` is carried over).
 
 Everything is seeded; the run is repeatable on one machine (CPU thread scheduling can still move
 the last digits of a loss).
@@ -66,12 +71,23 @@ class PretrainConfig:
     seed: int = 0
     log_every: int = 100
     checkpoint_every: int = 2000  # steps between snapshots in `{out}/checkpoint` (0: none)
+    # Phase 3. A lower peak lr than phase 1's: the solver must survive it.
+    focus_steps: int = 3000
+    focus_lr: float = 1e-3
+    focus_inputs: int = 1500  # train inputs per task per sampling, around the default difficulty
+    focus_temperatures: tuple[float, ...] = (0.0, 0.7)
+    focus_resample_every: int = 1000  # steps between fresh own answers (its mistakes move)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(
                 f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}"
+            )
+        if self.focus_steps < 0 or self.focus_resample_every < 1:
+            raise ValueError(
+                f"focus_steps must be >= 0 and focus_resample_every >= 1, got "
+                f"{self.focus_steps}, {self.focus_resample_every}"
             )
         if not all(0 < f < 1 for f in self.own_at):
             raise ValueError(f"own_at holds fractions of training in (0, 1), got {self.own_at}")
@@ -156,6 +172,77 @@ def sample_own(
     model.train()
 
 
+def sample_own_near_default(
+    model, tok, cfg: PretrainConfig, rng: random.Random, seed: int
+) -> mixture.OwnOutputs:
+    """Own answers to train inputs within one of each task's default difficulty."""
+    own = mixture.OwnOutputs()
+    cases = []
+    for task in TASKS.values():
+        d0 = task.default_difficulty
+        low, high = max(task.min_train_difficulty, d0 - 1), min(task.max_difficulty, d0 + 1)
+        for _ in range(cfg.focus_inputs):
+            x, _ = mixture.draw_train(rng, task, rng.randint(low, high))
+            cases.append((task, x))
+    queries = [formats.solve_text(t.instruction, x) for t, x in cases]
+    for k, temp in enumerate(cfg.focus_temperatures):
+        answers = complete(model, tok, queries, temperature=temp, seed=seed + k)
+        for (task, x), a in zip(cases, answers, strict=True):
+            own.add(task, x, a)
+    model.train()
+    return own
+
+
+def focus(model, tok, cfg: PretrainConfig, progress: bool = True) -> dict:
+    """Phase 3: `cfg.focus_steps` steps of `mixture.PHASE3` on the model's own answers."""
+    torch.manual_seed(cfg.seed + 3)
+    rng = random.Random(cfg.seed + 3)
+    vocab = tok.get_vocab()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.focus_lr, weight_decay=cfg.weight_decay)
+    losses: list[float] = []
+    rounds: list[dict] = []
+    own = mixture.OwnOutputs()
+    queue: list[list[mixture.Example]] = []
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(cfg.focus_steps):
+        if step % cfg.focus_resample_every == 0:
+            ts = time.perf_counter()
+            own = sample_own_near_default(model, tok, cfg, rng, seed=cfg.seed * 100 + 50 + step)
+            queue.clear()
+            rounds.append(
+                {"step": step, "own_outputs": own.counts(), "seconds": time.perf_counter() - ts}
+            )
+            if progress:
+                print(f"phase 3 step {step}: own outputs (right, wrong) {own.counts()}", flush=True)
+        if not queue:
+            queue = _bucketed(rng, mixture.PHASE3, own, cfg)
+        ids, lab, wts = encode_batch(queue.pop(), vocab)
+        p = step / max(1, cfg.focus_steps)
+        for g in opt.param_groups:
+            g["lr"] = cfg.focus_lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
+        loss = weighted_loss(model(input_ids=ids).logits, lab, wts)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if progress and (step + 1) % cfg.log_every == 0:
+            el = time.perf_counter() - t0
+            avg = sum(losses[-cfg.log_every :]) / cfg.log_every
+            print(
+                f"phase 3 step {step + 1}/{cfg.focus_steps} loss {avg:.4f} {el:.0f}s"
+                f" ({(step + 1) / el:.2f} it/s)",
+                flush=True,
+            )
+    return {
+        "steps": cfg.focus_steps,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "final_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 4),
+        "own_output_rounds": rounds,
+    }
+
+
 def _bucketed(
     rng, mix, own, cfg: PretrainConfig, n_batches: int = 8
 ) -> list[list[mixture.Example]]:
@@ -234,12 +321,6 @@ def pretrain(cfg: PretrainConfig, out: Path, progress: bool = True) -> dict:
                 flush=True,
             )
     train_s = time.perf_counter() - t0
-    model.generation_config.pad_token_id = 0
-    model.generation_config.bos_token_id = 1
-    model.generation_config.eos_token_id = 2
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
     stats = {
         "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
         "parameters": n_params,
@@ -252,13 +333,43 @@ def pretrain(cfg: PretrainConfig, out: Path, progress: bool = True) -> dict:
         "own_output_rounds": log,
         "torch_threads": torch.get_num_threads(),
     }
+    return finish(model, tok, cfg, stats, out, progress)
+
+
+def finish(model, tok, cfg: PretrainConfig, stats: dict, out: Path, progress: bool) -> dict:
+    """Phase 3 (if any steps), then save, measure, and write the stats and the card."""
+    if cfg.focus_steps:
+        stats["focus"] = focus(model, tok, cfg, progress)
+        stats["config"].update({k: v for k, v in asdict(cfg).items() if k.startswith("focus_")})
+        stats["train_seconds"] = round(stats["train_seconds"] + stats["focus"]["seconds"], 1)
+    model.generation_config.pad_token_id = 0
+    model.generation_config.bos_token_id = 1
+    model.generation_config.eos_token_id = 2
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
     ts = time.perf_counter()
     stats["eval"] = evaluate_model(model, tok, cfg.eval_n)
     stats["eval_seconds"] = round(time.perf_counter() - ts, 1)
-    stats["total_seconds"] = round(time.perf_counter() - t0, 1)
+    stats["total_seconds"] = round(stats["train_seconds"] + stats["eval_seconds"], 1)
     (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     write_card(out, stats)
     return stats
+
+
+def continue_from(src: Path, out: Path, cfg: PretrainConfig, progress: bool = True) -> dict:
+    """Phase 3 on a model that phases 1 and 2 saved in `src`, carrying over its stats."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    stats_file = src / "pretrain_stats.json"
+    if not stats_file.is_file():
+        raise SystemExit(f"error: no pretrain_stats.json in {src}; --from takes a pretrain output")
+    stats = json.loads(stats_file.read_text())
+    stats.pop("focus", None)
+    torch.set_num_threads(cfg.threads)
+    model = AutoModelForCausalLM.from_pretrained(src)
+    tok = AutoTokenizer.from_pretrained(src)
+    return finish(model, tok, cfg, stats, out, progress)
 
 
 def _default_out() -> Path:
@@ -278,6 +389,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--card", action="store_true", help="re-measure a saved model and rewrite its card"
     )
+    ap.add_argument(
+        "--from",
+        dest="src",
+        type=Path,
+        default=None,
+        help="run phase 3 only, on a model saved by phases 1 and 2 in this folder",
+    )
+    ap.add_argument("--focus-steps", type=int, default=None, help="phase 3 steps (default 3000)")
     args = ap.parse_args(argv)
     if args.card:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -304,13 +423,17 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             log_every=2,
             checkpoint_every=4,
+            focus_steps=args.focus_steps if args.focus_steps is not None else 4,
+            focus_inputs=2,
+            focus_resample_every=2,
         )
         cfg.own_at = (0.5,)
         out = args.out or Path(tempfile.mkdtemp(prefix="softloop-smoke-"))
     else:
-        cfg = PretrainConfig(seed=args.seed, **({"steps": args.steps} if args.steps else {}))
+        given = {"steps": args.steps, "focus_steps": args.focus_steps}
+        cfg = PretrainConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
         out = args.out or _default_out()
-    stats = pretrain(cfg, out)
+    stats = continue_from(args.src, out, cfg) if args.src is not None else pretrain(cfg, out)
     print(
         f"wrote {out} ({stats['parameters']:,} parameters, {stats['total_seconds']:.0f}s, "
         f"final loss {stats['final_loss']})"

@@ -19,3 +19,26 @@ def test_smoke_run_writes_a_loadable_model_and_card(tmp_path):
     assert stats["config"]["steps"] == 6 and len(stats["own_output_rounds"]) == 1
     card = (tmp_path / "MODEL_CARD.md").read_text()
     assert "## Data mixture" in card and "## Accuracy" in card
+    assert len(stats["focus"]["own_output_rounds"]) == 2 and "Phase 3 (4 steps" in card
+
+
+def test_phase_three_continues_a_saved_model_and_keeps_its_stats(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(["--smoke", "--focus-steps", "0", "--out", str(first)])
+    assert "focus" not in json.loads((first / "pretrain_stats.json").read_text())
+    main(["--smoke", "--from", str(first), "--out", str(second)])
+    before = json.loads((first / "pretrain_stats.json").read_text())
+    after = json.loads((second / "pretrain_stats.json").read_text())
+    assert after["loss_curve"] == before["loss_curve"]  # phases 1 and 2 carried over
+    assert after["focus"]["steps"] == 4 and after["config"]["focus_steps"] == 4
+    assert after["train_seconds"] >= before["train_seconds"]
+    a = AutoModelForCausalLM.from_pretrained(first).state_dict()
+    b = AutoModelForCausalLM.from_pretrained(second).state_dict()
+    assert any(not (a[k] == b[k]).all() for k in a)  # phase 3 trained the weights
+
+
+def test_from_a_folder_without_stats_is_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--from", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert "no pretrain_stats.json" in str(exc.value)
+    assert not (tmp_path / "out").exists()
