@@ -68,7 +68,7 @@ def run(n: int = 500, seed: int = 0) -> dict:
     judged: dict[str, list[tuple[float, bool]]] = {name: [] for name in CRITICS}
     wrong: list[bool] = []
     per_task: dict[str, dict] = {}
-    loop_name = ""
+    loop_names: list[str] = []
     for task in TASKS.values():
         prompt = SoftPrompt.load(default_prompt_path(task.name), lm=lm)
         inputs = [x for x, _ in task.split("test", n, seed=seed)]
@@ -77,7 +77,7 @@ def run(n: int = 500, seed: int = 0) -> dict:
         assert config.confidence_threshold is not None
         loop = learned_critic(lm, prompt, critique, config, fmt=fmt)
         assert loop is not None
-        loop_name = loop.name.replace(f"{prompt.manifest.name}@", "TASK@")
+        loop_names.append(loop.name.replace(f"{prompt.manifest.name}@", "TASK@"))
         critics: dict[str, Critic] = {
             "confidence": ConfidenceCritic(lm, prompt, threshold=config.confidence_threshold),
             "critique": SoftPromptCritic(
@@ -95,7 +95,7 @@ def run(n: int = 500, seed: int = 0) -> dict:
     rows["critique"]["threshold"] = {t: critique_threshold(critique, t) for t in TASKS}
     rows["critique"]["n_tokens"] = critique.n_tokens
     rows["confidence"]["threshold"] = config.confidence_threshold
-    rows["loop"]["name"] = loop_name
+    rows["loop"]["name"] = ", ".join(dict.fromkeys(loop_names))
     return {
         "critics": rows,
         "per_task": per_task,

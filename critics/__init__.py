@@ -18,6 +18,7 @@ from softloop.critics.confidence import (
     position_hint,
 )
 from softloop.critics.critique import BatchedCritic, Critic, Critique, CritiqueRequest, Verdict
+from softloop.critics.joint import JointChoice, fit_joint, joint_choice, joint_critic
 from softloop.critics.metrics import auc
 from softloop.critics.soft_prompt_critic import (
     CriticFormat,
@@ -41,6 +42,7 @@ __all__ = [
     "CritiqueRequest",
     "Doubt",
     "DoubtHint",
+    "JointChoice",
     "OracleCritic",
     "PredicateCritic",
     "RegexCritic",
@@ -53,8 +55,11 @@ __all__ = [
     "confidence_choice",
     "default_marks",
     "fit_confidence",
+    "fit_joint",
     "fit_threshold",
     "format_for",
+    "joint_choice",
+    "joint_critic",
     "mark_loss",
     "position_hint",
     "record_marks",

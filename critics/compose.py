@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Literal
 
 from softloop.critics.critique import (
     BatchedCritic,
@@ -51,6 +53,10 @@ class AllOf(BatchedCritic):
 class WeightedScore(BatchedCritic):
     """A weighted mean of the critics' scores, passing at `threshold`.
 
+    `mean="geometric"` weighs the scores' logarithms instead: for probabilities that multiply
+    (a task prompt's confidence in an answer, a judge's belief that every step holds), where
+    one critic's near-zero score should sink the answer whatever the other says.
+
     The feedback is taken from the failing critic with the largest weight, because that is the
     opinion that moved the score most.
     """
@@ -61,6 +67,7 @@ class WeightedScore(BatchedCritic):
         weights: Sequence[float] | None = None,
         threshold: float = 0.5,
         name: str = "weighted",
+        mean: Literal["arithmetic", "geometric"] = "arithmetic",
     ):
         weights = list(weights) if weights is not None else [1.0] * len(critics)
         if not critics or len(weights) != len(critics):
@@ -70,6 +77,11 @@ class WeightedScore(BatchedCritic):
             )
         if any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"WeightedScore weights must be >= 0 with a positive sum: {weights}")
+        if mean not in ("arithmetic", "geometric"):
+            raise ValueError(
+                f"WeightedScore mean must be 'arithmetic' or 'geometric', got {mean!r}"
+            )
+        self.mean = mean
         self.critics, self.weights, self.threshold, self.name = (
             list(critics),
             weights,
@@ -82,7 +94,14 @@ class WeightedScore(BatchedCritic):
         total = sum(self.weights)
         out = []
         for row in zip(*per_critic, strict=True):
-            score = sum(w * c.score for w, c in zip(self.weights, row, strict=True)) / total
+            if self.mean == "geometric":
+                logs = [
+                    w * math.log(max(c.score, 1e-300))
+                    for w, c in zip(self.weights, row, strict=True)
+                ]
+                score = math.exp(sum(logs) / total)
+            else:
+                score = sum(w * c.score for w, c in zip(self.weights, row, strict=True)) / total
             failing = [(w, c) for w, c in zip(self.weights, row, strict=True) if not c.passed]
             feedback = max(failing, key=lambda wc: wc[0])[1].feedback if failing else ""
             out.append(

@@ -30,6 +30,8 @@ from softloop.critics import (
     SoftPromptCritic,
     confidence_auc,
     confidence_choice,
+    joint_choice,
+    joint_critic,
     position_hint,
 )
 from softloop.prompts import PromptedLM, SoftloopError, SoftPrompt
@@ -120,9 +122,13 @@ def learned_critic(
     The critique prompt, at the threshold recorded with its version, if it has a recorded
     balanced accuracy of at least `min_critique_balanced_acc` (or none recorded). The task
     prompt's own confidence judges instead where the critique prompt is left out, or before it
-    with `config.confidence == "always"`.
+    with `config.confidence == "always"`. Where the two were fitted together for the task and
+    that pair ranked its dev mistakes best, they judge together (`critics.joint_critic`).
     """
     trusted = critique is not None and critique_trusted(critique, config, task_prompt)
+    joint = _joint(lm, task_prompt, critique, config, hint, fmt, trusted)
+    if joint is not None:
+        return joint
     if critique is not None and not trusted:
         log.info(
             "critique prompt %s left out of the loop's critic: recorded balanced accuracy "
@@ -152,6 +158,35 @@ def learned_critic(
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else _all_of(parts)
+
+
+def _joint(
+    lm: PromptedLM,
+    task_prompt: SoftPrompt,
+    critique: SoftPrompt | None,
+    config: LoopConfig,
+    hint: DoubtHint,
+    fmt: CriticFormat | None,
+    trusted: bool,
+) -> Critic | None:
+    """Confidence and the critique prompt weighed together, where that pair was fitted for the
+    task with the critique prompt's version and ranked the task's dev mistakes better than
+    either would judge alone (confidence, or the critique prompt where it is trusted)."""
+    if critique is None or config.confidence != "fallback" or config.confidence_threshold is None:
+        return None
+    task = task_prompt.manifest.name
+    choice = joint_choice(critique, task)
+    if choice is None or choice.weight <= 0:
+        return None
+    alone = critique_auc(critique, task) if trusted else None
+    if alone is not None and alone > choice.auc:
+        return None
+    reduce, threshold = confidence_choice(task_prompt) or ("min", config.confidence_threshold)
+    confidence = ConfidenceCritic(lm, task_prompt, threshold=threshold, hint=hint, reduce=reduce)
+    # At threshold 1 the critique prompt always names its weakest step: the feedback wherever
+    # confidence alone would have passed the answer.
+    fmt = fmt or CriticFormat(task_labels=config.task_labels)
+    return joint_critic(confidence, SoftPromptCritic(lm, critique, fmt=fmt, threshold=1.0), choice)
 
 
 def critique_trusted(

@@ -105,6 +105,19 @@ def test_weighted_score_mixes_scores_and_takes_heaviest_failing_feedback() -> No
         WeightedScore([Fixed(1.0)], weights=[1, 2])
 
 
+def test_a_geometric_weighted_score_multiplies_the_scores() -> None:
+    combo = WeightedScore(
+        [Fixed(0.9, "sure"), Fixed(0.4, "doubt")], weights=[1, 0.5], threshold=0.7, mean="geometric"
+    )
+    [result] = combo.critique_batch([req("x")])
+    assert result.score == pytest.approx((0.9 * 0.4**0.5) ** (1 / 1.5))
+    assert not result.passed and result.feedback == "doubt"  # the only critic that failed
+    [sunk] = WeightedScore([Fixed(1.0), Fixed(0.0)], mean="geometric").critique_batch([req("x")])
+    assert sunk.score == pytest.approx(0.0)  # one near-zero score sinks the answer
+    with pytest.raises(ValueError, match="geometric"):
+        WeightedScore([Fixed(1.0)], mean="harmonic")  # type: ignore[arg-type]
+
+
 def test_critique_score_is_bounded() -> None:
     with pytest.raises(ValueError):
         Critique(verdict="pass", score=1.5, critic="x")

@@ -67,6 +67,30 @@ def test_a_threshold_fitted_for_the_task_comes_before_the_shared_one(lm, free_pr
     assert learned_critic(lm, free_prompts.task, other, config).threshold == 0.3  # type: ignore[union-attr]
 
 
+def test_confidence_and_critique_judge_together_where_that_pair_was_fitted_for_the_task(
+    lm, free_prompts
+) -> None:
+    task = free_prompts.task.manifest.name
+    joint = {f"joint_weight:{task}": 0.2, f"joint_threshold:{task}": 0.3, f"joint_auc:{task}": 0.8}
+    pair = learned_critic(lm, free_prompts.task, critique(lm, **joint), LoopConfig())
+    assert pair is not None and pair.name == "confidence:free@1 x critique@1"
+    assert pair.threshold == 0.3 and pair.weights == [1.0, 0.2]  # type: ignore[attr-defined]
+    # Weight 0 (confidence alone ranked as well), or another task's fit: the rule as before.
+    for metrics in ({**joint, f"joint_weight:{task}": 0.0}, {"joint_weight:other": 0.2}):
+        judge = critique(lm, dev_balanced_acc=0.54, **metrics)
+        assert learned_critic(lm, free_prompts.task, judge, LoopConfig()).name == (
+            "confidence:free@1"
+        )
+    # A trusted critique prompt that ranked the task's mistakes better alone judges alone.
+    better = critique(lm, critic_balanced_accuracy=0.8, critic_auc=0.9, **joint)
+    assert learned_critic(lm, free_prompts.task, better, LoopConfig()).name == "critique@1"
+    # Confidence asked to judge always, or never: the pair is not built.
+    never = LoopConfig(confidence="never")
+    assert learned_critic(lm, free_prompts.task, critique(lm, **joint), never).name == (
+        "critique@1"
+    )
+
+
 def test_confidence_can_judge_always_or_never_and_the_bar_can_move(lm, free_prompts) -> None:
     weak = critique(lm, dev_balanced_acc=0.54)
     for config in (
