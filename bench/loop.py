@@ -41,7 +41,7 @@ from softloop.agent.graph import LoopConfig, LoopState, WriteBehind
 from softloop.agent.setup import open_setup
 from softloop.bench.evaluation import prf
 from softloop.bench.loop_overhead import Timings
-from softloop.bench.tasks import TASKS
+from softloop.bench.tasks import SPLITS, TASKS, Split
 from softloop.bench.world import reference_world
 from softloop.critics import OracleCritic
 
@@ -94,6 +94,8 @@ def run(
     progress: bool = True,
     critic: str = "learned",
     writes: str = "sync",
+    split: str = "test",
+    switch_margin: float | None = None,
 ) -> dict:
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,6 +106,8 @@ def run(
             db_url=db_url, home=Path(tmp), world=reference_world(), auto_upgrade=True
         )
         config = LoopConfig(max_rounds=max_rounds, seed=seed)
+        if switch_margin is not None:
+            config = config.model_copy(update={"switch_margin": switch_margin})
         if critic == "critique":
             config = config.model_copy(update={"confidence_threshold": None})
         exact = None  # None: the loop's default critic (`agent.graph.nodes.learned_critic`)
@@ -119,7 +123,7 @@ def run(
         requests = [
             {"task": name, "input": x}
             for name, task in TASKS.items()
-            for x, _ in task.split("test", n, seed=seed)
+            for x, _ in task.split(cast(Split, split), n, seed=seed)
         ]
         graph.invoke(requests[0])  # warm-up: first-call allocations are not the loop's cost
         timings.reset()
@@ -143,6 +147,7 @@ def run(
     report["critic"] = _critic_name(states, critic)
     report["critic_choice"] = critic
     report["writes"] = writes
+    report["split"] = split
     return report
 
 
@@ -176,6 +181,18 @@ def main(argv: list[str] | None = None) -> None:
         help="sync: each run is stored inside its request, as `softloop run` does (default); "
         "background: a WriteBehind stores the runs on a background thread",
     )
+    parser.add_argument(
+        "--split",
+        choices=[s for s in SPLITS if s != "train"],
+        default="test",
+        help="test (default), or dev: where the loop's settings are chosen",
+    )
+    parser.add_argument(
+        "--switch-margin",
+        type=float,
+        default=None,
+        help="LoopConfig.switch_margin for this run (default: the loop's own)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     report = run(
@@ -185,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
         progress=not args.json,
         critic=args.critic,
         writes=args.writes,
+        split=args.split,
+        switch_margin=args.switch_margin,
     )
     if args.json:
         print(json.dumps(report, indent=2))

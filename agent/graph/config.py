@@ -53,9 +53,10 @@ class LoopConfig(BaseModel):
     # was the model's second choice, so its confidence stays low). The loop then keeps the
     # first attempt unless another is more likely by this many nats under the task prompt and
     # the revise prompt together. Chosen on the reference world's dev split (README, "Running
-    # the loop"); None: return the best-scored attempt, as with a critic you pass in.
+    # the loop"; `python -m softloop.bench.loop --split dev --switch-margin M`); None: return
+    # the best-scored attempt, as with a critic you pass in.
     switch_margin: float | None = Field(
-        default=3.0,
+        default=6.0,
         ge=0.0,
         description="Log-likelihood gain (nats) needed to return a revision that did not pass.",
     )

@@ -39,3 +39,10 @@ def test_loop_benchmark_prints_consistent_figures(capsys, critic: str) -> None:
     if critic == "oracle":
         assert report["right_to_wrong"] == 0
         assert report["first_wrong_caught"] == report["first_wrong"]
+
+
+def test_the_loop_can_be_measured_on_dev_with_another_switch_margin(capsys) -> None:
+    loop.main(["--json", "--n", "2", "--split", "dev", "--switch-margin", "100"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["split"] == "dev" and report["config"]["switch_margin"] == 100.0
+    assert report["n"] == 2 * len(TASKS)
