@@ -60,6 +60,16 @@ class LoopConfig(BaseModel):
         ge=0.0,
         description="Log-likelihood gain (nats) needed to return a revision that did not pass.",
     )
+    # Where confidence and the critique prompt judge first attempts together, the critique
+    # prompt alone judges revisions if its recorded AUC on the task's dev answers reaches this
+    # (chosen on the reference world's dev split: a judge below it passed more wrong revisions
+    # than right ones). None: revisions are judged like first attempts.
+    min_verifier_auc: float | None = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="Recorded critique AUC on a task at which it alone judges its revisions.",
+    )
     temperature: float = Field(default=0.8, gt=0.0, le=5.0, description="For sampled candidates.")
     max_new_tokens: int = Field(default=32, ge=1, le=4096)
     # How a revise request is shown to the model; the revise prompt's template adds the `>`.

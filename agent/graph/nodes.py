@@ -28,6 +28,7 @@ from softloop.critics import (
     CritiqueRequest,
     DoubtHint,
     SoftPromptCritic,
+    WeightedScore,
     confidence_auc,
     confidence_choice,
     joint_choice,
@@ -54,15 +55,29 @@ class LoopDeps:
     doubt_hint: DoubtHint = position_hint
     critic_format: CriticFormat = field(default_factory=CriticFormat)
     _critics: dict[tuple[PromptRef | None, PromptRef], Critic] = field(default_factory=dict)
+    _verifiers: dict[tuple[PromptRef | None, PromptRef], Critic] = field(default_factory=dict)
 
     def critic_for(self, state: LoopState) -> Critic:
         """The run's critic: the checks, then the given critic, else the learned one."""
+        return self._build(state)[0]
+
+    def verifier_for(self, state: LoopState) -> Critic:
+        """The critic that judges revisions: the run's critic, except where confidence and the
+        critique prompt judge together and the critique prompt's recorded AUC on the task
+        reaches `LoopConfig.min_verifier_auc`: there the critique prompt judges revisions alone
+        (at its threshold for the task). Confidence detects a mistake but cannot confirm a fix:
+        where a first attempt went wrong, the corrected token was the task prompt's second
+        choice; a critique prompt that checks the task's steps well can."""
+        return self._build(state)[1]
+
+    def _build(self, state: LoopState) -> tuple[Critic, Critic]:
         assert state.selection is not None
         sel = state.selection
         key = (sel.critique, sel.task)
         if key in self._critics:
-            return self._critics[key]
+            return self._critics[key], self._verifiers[key]
         parts = list(self.checks)
+        verifier: Critic | None = None
         if self.critic is not None:
             parts.append(self.critic)
         else:
@@ -77,13 +92,30 @@ class LoopDeps:
             )
             if learned is not None:
                 parts.append(learned)
+            if isinstance(learned, WeightedScore) and _verifies(
+                critique, sel.task.name, self.config
+            ):
+                assert critique is not None
+                threshold = critique_threshold(critique, sel.task.name)
+                judge = SoftPromptCritic(
+                    self.lm, critique, fmt=self.critic_format, threshold=threshold
+                )
+                verifier = _all_of([*self.checks, judge]) if self.checks else judge
         if not parts:
             raise SoftloopError(
                 "the loop has no critic: pass critic= to build_graph, give the prompt source a "
                 "critique prompt, or set LoopConfig.confidence_threshold"
             )
         self._critics[key] = parts[0] if len(parts) == 1 else _all_of(parts)
-        return self._critics[key]
+        self._verifiers[key] = verifier or self._critics[key]
+        return self._critics[key], self._verifiers[key]
+
+
+def _verifies(critique: SoftPrompt | None, task: str, config: LoopConfig) -> bool:
+    """Whether the critique prompt's recorded AUC on `task` clears the bar to judge revisions."""
+    bar = config.min_verifier_auc
+    found = critique_auc(critique, task) if critique is not None else None
+    return bar is not None and found is not None and found >= bar
 
 
 def _all_of(parts: Sequence[Critic]) -> Critic:
@@ -305,7 +337,7 @@ def revise(state: LoopState, deps: LoopDeps) -> dict:
         log.info("revise: no candidate differs from earlier attempts; giving up")
         return {"candidate": None}
     requests = [CritiqueRequest(task=state.task, input=state.input, answer=o) for o in fresh]
-    scored: list[Critique] = deps.critic_for(state).critique_batch(requests)
+    scored: list[Critique] = deps.verifier_for(state).critique_batch(requests)
     best = max(range(len(scored)), key=lambda i: scored[i].score)  # ties → earliest (greedy)
     output = requests[best].answer
     return {

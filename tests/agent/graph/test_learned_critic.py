@@ -161,3 +161,33 @@ def test_a_revision_both_prompts_find_far_likelier_replaces_the_first_attempt(
     ):
         state = gave_up(deps.source, [("12", 0.9), ("7", 0.1)])
         assert _fallback(state, deps) == (state.attempts[0], "attempt 1: the critic's best score")
+
+
+@pytest.mark.parametrize(("auc", "judges_alone"), [(0.8, True), (0.6, False)])
+def test_a_critique_prompt_that_checks_the_task_well_judges_its_revisions_alone(
+    lm, free_prompts, auc, judges_alone
+) -> None:
+    from softloop.agent.graph.nodes import LoopDeps
+
+    task = free_prompts.task.manifest.name
+    judge = critique(
+        lm,
+        **{
+            f"joint_weight:{task}": 0.2,
+            f"joint_threshold:{task}": 0.3,
+            f"joint_auc:{task}": 0.8,
+            f"critic_auc:{task}": auc,
+            f"critic_threshold:{task}": 0.45,
+        },
+    )
+    source = FixedPrompts(task=free_prompts.task, critique=judge, revise=free_prompts.revise)
+    deps = LoopDeps(lm=lm, source=source, config=LoopConfig())
+    state = LoopState(task="t", input="12", selection=source.select("t"))
+    first, revisions = deps.critic_for(state), deps.verifier_for(state)
+    assert first.name == "confidence:free@1 x critique@1"
+    if judges_alone:
+        assert revisions.name == "critique@1" and revisions.threshold == 0.45  # type: ignore[attr-defined]
+    else:
+        assert revisions is first
+    off = LoopDeps(lm=lm, source=source, config=LoopConfig(min_verifier_auc=None))
+    assert off.verifier_for(state) is off.critic_for(state)
