@@ -42,7 +42,17 @@ from softloop.bench.world import (
     critic_format,
     reference_model_path,
 )
-from softloop.critics import CritiqueRequest, auc, fit_confidence, fit_threshold, mark_loss
+from softloop.critics import (
+    ConfidenceCritic,
+    CritiqueRequest,
+    SoftPromptCritic,
+    auc,
+    confidence_choice,
+    fit_confidence,
+    fit_joint,
+    fit_threshold,
+    mark_loss,
+)
 from softloop.critics.confidence import CONFIDENCE_KEY
 from softloop.prompts import Example, FrozenLM, SoftPrompt, TrainConfig, train_prompt
 from softloop.prompts.soft_prompt import InitStrategy
@@ -348,6 +358,46 @@ def train_revise_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPromp
     }
 
 
+def fit_loop_critic(lm: FrozenLM, out: Path, quick: bool, seed: int) -> dict[str, dict]:
+    """Per task, how much the critique prompt weighs against the task prompt's confidence in the
+    loop's critic (`softloop.critics.fit_joint`), fitted on the task prompt's greedy answers to
+    dev inputs (what the loop judges first) and recorded in the critique prompt's manifest."""
+    critique = SoftPrompt.load(out / CRITIQUE, lm=lm)
+    for key in [k for k in critique.manifest.metrics if k.startswith("joint_")]:
+        del critique.manifest.metrics[key]  # fitted with an earlier version of either prompt
+    judge = SoftPromptCritic(lm, critique, fmt=critic_format(), threshold=1.0)
+    found: dict[str, dict] = {}
+    for task in TASKS.values():
+        prompt = SoftPrompt.load(out / task.name, lm=lm)
+        xs = [x for x, _ in task.split("dev", 40 if quick else 300, seed=seed)]
+        got = ev.answers(lm, task, xs, "soft", prompt)
+        reduce, threshold = confidence_choice(prompt) or ("min", 0.6)
+        requests = [
+            CritiqueRequest(task=task.name, input=x, answer=a) for x, a in zip(xs, got, strict=True)
+        ]
+        confidence = ConfidenceCritic(lm, prompt, threshold=threshold, reduce=reduce)
+        choice = fit_joint(
+            confidence.scores(requests),
+            [c.score for c in judge.critique_batch(requests)],
+            [task.check(r.input, r.answer) for r in requests],
+        )
+        if choice.weight > 0:
+            critique.manifest.metrics.update(choice.as_metrics(task.name))
+        found[task.name] = {
+            "weight": choice.weight,
+            "threshold": choice.threshold,
+            "auc": choice.auc,
+            "confidence_auc": choice.confidence_auc,
+        }
+        print(
+            f"loop critic {task.name:8s} critique weight {choice.weight:g}: dev AUC"
+            f" {choice.confidence_auc:.3f} -> {choice.auc:.3f}",
+            flush=True,
+        )
+    critique.save(out / CRITIQUE)
+    return found
+
+
 def write_readme(out: Path, log: dict) -> None:
     """Render `training.json` as the evidence table in `README.md`."""
     lines = [
@@ -413,11 +463,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--quick", action="store_true", help="tiny data and few steps, to test the script"
     )
+    ap.add_argument(
+        "--fit-critic",
+        action="store_true",
+        help="after training (a full run does it at the end): fit per task how the loop weighs "
+        "the critique prompt against the task prompt's confidence, on dev",
+    )
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
     lm = FrozenLM.from_pretrained(args.model or reference_model_path())
     lm.model_id = MODEL_ID
-    for name in args.only or DEFAULT_PROMPTS:
+    names = [] if args.fit_critic and args.only is None else (args.only or DEFAULT_PROMPTS)
+    for name in names:
         t0 = time.perf_counter()
         if name == CRITIQUE:
             prompt, info = train_critique_prompt(lm, args.quick, args.seed)
@@ -428,7 +485,12 @@ def main(argv: list[str] | None = None) -> None:
         info["seconds"] = round(time.perf_counter() - t0, 1)
         prompt.save(args.out / name)
         _record(args.out, name, info)
-    print(f"wrote {', '.join(args.only or DEFAULT_PROMPTS)} to {args.out}")
+    if args.fit_critic or not args.only:
+        joint = fit_loop_critic(lm, args.out, args.quick, args.seed)
+        log = json.loads((args.out / "training.json").read_text())
+        _record(args.out, CRITIQUE, {**log[CRITIQUE], "loop_critic": joint})
+        names = [*names, "the loop critic's weights"]
+    print(f"wrote {', '.join(names)} to {args.out}")
 
 
 if __name__ == "__main__":
