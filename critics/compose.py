@@ -57,8 +57,8 @@ class WeightedScore(BatchedCritic):
     (a task prompt's confidence in an answer, a judge's belief that every step holds), where
     one critic's near-zero score should sink the answer whatever the other says.
 
-    The feedback is taken from the failing critic with the largest weight, because that is the
-    opinion that moved the score most.
+    A failing answer's feedback is taken from the failing critic with the largest weight,
+    because that is the opinion that moved the score most; a passing answer has none.
     """
 
     def __init__(
@@ -102,11 +102,14 @@ class WeightedScore(BatchedCritic):
                 score = math.exp(sum(logs) / total)
             else:
                 score = sum(w * c.score for w, c in zip(self.weights, row, strict=True)) / total
+            verdict = verdict_of(score, self.threshold)
             failing = [(w, c) for w, c in zip(self.weights, row, strict=True) if not c.passed]
-            feedback = max(failing, key=lambda wc: wc[0])[1].feedback if failing else ""
+            feedback = ""
+            if failing and verdict == "fail":
+                feedback = max(failing, key=lambda wc: wc[0])[1].feedback
             out.append(
                 Critique(
-                    verdict=verdict_of(score, self.threshold),
+                    verdict=verdict,
                     score=score,
                     feedback=feedback,
                     critic=self.name,

@@ -112,6 +112,10 @@ def test_a_geometric_weighted_score_multiplies_the_scores() -> None:
     [result] = combo.critique_batch([req("x")])
     assert result.score == pytest.approx((0.9 * 0.4**0.5) ** (1 / 1.5))
     assert not result.passed and result.feedback == "doubt"  # the only critic that failed
+    [passed] = WeightedScore([Fixed(0.9), Fixed(0.4, "doubt")], weights=[1, 0.1]).critique_batch(
+        [req("x")]
+    )
+    assert passed.passed and passed.feedback == ""  # a passing answer carries no complaint
     [sunk] = WeightedScore([Fixed(1.0), Fixed(0.0)], mean="geometric").critique_batch([req("x")])
     assert sunk.score == pytest.approx(0.0)  # one near-zero score sinks the answer
     with pytest.raises(ValueError, match="geometric"):
