@@ -28,6 +28,7 @@ from softloop.critics import (
     CritiqueRequest,
     DoubtHint,
     SoftPromptCritic,
+    Verdict,
     WeightedScore,
     confidence_auc,
     confidence_choice,
@@ -337,7 +338,19 @@ def revise(state: LoopState, deps: LoopDeps) -> dict:
         log.info("revise: no candidate differs from earlier attempts; giving up")
         return {"candidate": None}
     requests = [CritiqueRequest(task=state.task, input=state.input, answer=o) for o in fresh]
-    scored: list[Critique] = deps.verifier_for(state).critique_batch(requests)
+    verifier = deps.verifier_for(state)
+    earlier: list[Attempt] = []
+    if verifier is not deps.critic_for(state):
+        # The attempts so far, judged on the verifier's scale too: a revision must beat them.
+        earlier = list(state.attempts)
+        requests += [
+            CritiqueRequest(task=state.task, input=state.input, answer=a.output) for a in earlier
+        ]
+    scored: list[Critique] = verifier.critique_batch(requests)
+    if earlier:
+        requests, judged = requests[: len(fresh)], scored[len(fresh) :]
+        top = max(range(len(earlier)), key=lambda i: judged[i].score)
+        scored = [_no_better(c, judged[top], earlier[top].round) for c in scored[: len(fresh)]]
     best = max(range(len(scored)), key=lambda i: scored[i].score)  # ties → earliest (greedy)
     output = requests[best].answer
     return {
@@ -349,6 +362,16 @@ def revise(state: LoopState, deps: LoopDeps) -> dict:
             critique=scored[best],
         )
     }
+
+
+def _no_better(candidate: Critique, incumbent: Critique, round: int) -> Critique:
+    """A passing candidate that the verifier scores no higher than an earlier attempt fails: the
+    first critic doubted that attempt, the verifier less so, and a revision the verifier likes
+    less is not a fix."""
+    if not candidate.passed or candidate.score > incumbent.score:
+        return candidate
+    why = f"no better than attempt {round} ({candidate.score:.2f} vs {incumbent.score:.2f})"
+    return candidate.model_copy(update={"verdict": Verdict.FAIL, "feedback": why})
 
 
 def _revise_text(state: LoopState, cfg: LoopConfig, attempt: Attempt) -> str:

@@ -191,3 +191,18 @@ def test_a_critique_prompt_that_checks_the_task_well_judges_its_revisions_alone(
         assert revisions is first
     off = LoopDeps(lm=lm, source=source, config=LoopConfig(min_verifier_auc=None))
     assert off.verifier_for(state) is off.critic_for(state)
+
+
+def test_a_revision_the_verifier_likes_less_than_an_earlier_attempt_is_no_fix() -> None:
+    from softloop.agent.graph.nodes import _no_better
+    from softloop.critics import Critique
+
+    earlier = Critique(verdict="fail", score=0.85, critic="judge")
+    weaker = Critique(verdict="pass", score=0.8, critic="judge")
+    stronger = Critique(verdict="pass", score=0.9, critic="judge")
+    demoted = _no_better(weaker, earlier, 1)
+    assert not demoted.passed and demoted.feedback == "no better than attempt 1 (0.80 vs 0.85)"
+    assert demoted.score == 0.8  # still ranked among the candidates by its own score
+    assert _no_better(stronger, earlier, 1) is stronger
+    failing = Critique(verdict="fail", score=0.1, feedback="no 7", critic="judge")
+    assert _no_better(failing, earlier, 1) is failing
