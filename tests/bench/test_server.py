@@ -234,10 +234,9 @@ def test_the_run_context_sets_max_rounds_and_the_critic(
     default = client.runs.wait(None, GRAPH, input=request)
     assert isinstance(judged, dict) and isinstance(default, dict) and isinstance(doubting, dict)
     assert judged["attempts"][0]["critique"]["critic"] == "critique@1"
-    # By default the shipped critique prompt is left out on this task: it ranks the task's dev
-    # mistakes below the task prompt's own confidence, which judges instead.
-    assert default["attempts"][0]["critique"]["critic"].startswith("confidence")
-    assert default["attempts"][0]["critique"]["critic"].endswith(":sum@1")
+    # By default the task prompt's confidence and the critique prompt judge this task together,
+    # as fitted on its dev answers and recorded with the shipped critique prompt.
+    assert default["attempts"][0]["critique"]["critic"] == "confidence-mean:sum@1 x critique@1"
     # At 1.0 the confidence judges first and no answer clears it.
     assert doubting["attempts"][0]["critique"]["critic"].startswith("confidence")
     assert doubting["attempts"][0]["critique"]["verdict"] == "fail"
