@@ -14,6 +14,11 @@ On the reference base model, with `softloop.prompts.train_prompt`:
   answers plus the judge's hint (`no bd`) into a right answer (and to keep right answers wrongly
   flagged), selected by the fraction of own wrong dev answers it fixes.
 
+Then (at the end of a full run, or alone with `--fit-critic` after `--only` runs) how much the
+loop's critic weighs the critique prompt against each task prompt's confidence
+(`softloop.critics.fit_joint`), fitted on the task prompts' greedy dev answers and recorded in
+the critique prompt's manifest.
+
 Writes each prompt to `bench/reference/prompts/<name>/` and the evidence (every init's dev
 score, data sizes, seconds) to `bench/reference/prompts/README.md` and `training.json`.
 """
@@ -426,6 +431,10 @@ def write_readme(out: Path, log: dict) -> None:
                 f" {r['best_step']} | {'yes' if key == info['chosen'] else ''} |"
             )
     lines += [
+        "",
+        "The loop critic's weights (the critique prompt against each task prompt's confidence,",
+        "`joint_weight:<task>` in the critique prompt's manifest) are in `training.json` under",
+        "`critique.loop_critic`, with the dev AUC of confidence alone and of the pair.",
         "",
         "Metric: task prompts dev accuracy; critique dev AUC at ranking wrong answers below",
         "right ones (0.5 is chance; F1 at the fitted threshold is in training.json, test",
