@@ -359,7 +359,7 @@ def finish(model, tok, cfg: PretrainConfig, stats: dict, out: Path, progress: bo
 
 def continue_from(src: Path, out: Path, cfg: PretrainConfig, progress: bool = True) -> dict:
     """Phase 3 on a model that phases 1 and 2 saved in `src`, carrying over its stats."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     stats_file = src / "pretrain_stats.json"
     if not stats_file.is_file():
@@ -368,8 +368,8 @@ def continue_from(src: Path, out: Path, cfg: PretrainConfig, progress: bool = Tr
     stats.pop("focus", None)
     torch.set_num_threads(cfg.threads)
     model = AutoModelForCausalLM.from_pretrained(src)
-    tok = AutoTokenizer.from_pretrained(src)
-    return finish(model, tok, cfg, stats, out, progress)
+    # Built, not loaded: a loaded tokenizer saves with keys about where it was loaded from.
+    return finish(model, build_tokenizer(), cfg, stats, out, progress)
 
 
 def _default_out() -> Path:
