@@ -54,7 +54,7 @@ class ReliabilityConfig(BaseModel):
     def quick(cls, **overrides: Any) -> ReliabilityConfig:
         """Every scenario scaled down to run in a minute or two (CI)."""
         small: dict[str, Any] = dict(
-            agents=3, runs=12, kill_every_s=0.3, refiner_kills=3, lease_ttl_s=1.5,
+            agents=3, runs=12, kill_every_s=0.1, refiner_kills=3, lease_ttl_s=1.5,
             refiners=3, cycles=2, corpus_per_category=2,
         )  # fmt: skip
         return cls(**{**small, **overrides})
