@@ -164,8 +164,13 @@ def sample_own(
         for _ in range(cfg.own_inputs):
             x, _ = mixture.draw_train(rng, task)
             cases.append((task, x))
+    _answer_own(model, tok, cases, cfg.temperatures, seed, own)
+
+
+def _answer_own(model, tok, cases, temperatures, seed: int, own: mixture.OwnOutputs) -> None:
+    """The model answers each (task, input) at each temperature; the oracle sorts the answers."""
     queries = [formats.solve_text(t.instruction, x) for t, x in cases]
-    for k, temp in enumerate(cfg.temperatures):
+    for k, temp in enumerate(temperatures):
         answers = complete(model, tok, queries, temperature=temp, seed=seed + k)
         for (task, x), a in zip(cases, answers, strict=True):
             own.add(task, x, a)
@@ -184,12 +189,7 @@ def sample_own_near_default(
         for _ in range(cfg.focus_inputs):
             x, _ = mixture.draw_train(rng, task, rng.randint(low, high))
             cases.append((task, x))
-    queries = [formats.solve_text(t.instruction, x) for t, x in cases]
-    for k, temp in enumerate(cfg.focus_temperatures):
-        answers = complete(model, tok, queries, temperature=temp, seed=seed + k)
-        for (task, x), a in zip(cases, answers, strict=True):
-            own.add(task, x, a)
-    model.train()
+    _answer_own(model, tok, cases, cfg.focus_temperatures, seed, own)
     return own
 
 
@@ -217,30 +217,36 @@ def focus(model, tok, cfg: PretrainConfig, progress: bool = True) -> dict:
                 print(f"phase 3 step {step}: own outputs (right, wrong) {own.counts()}", flush=True)
         if not queue:
             queue = _bucketed(rng, mixture.PHASE3, own, cfg)
-        ids, lab, wts = encode_batch(queue.pop(), vocab)
         p = step / max(1, cfg.focus_steps)
-        for g in opt.param_groups:
-            g["lr"] = cfg.focus_lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
-        loss = weighted_loss(model(input_ids=ids).logits, lab, wts)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
+        lr = cfg.focus_lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
+        losses.append(_step(model, opt, queue.pop(), vocab, lr))
         if progress and (step + 1) % cfg.log_every == 0:
-            el = time.perf_counter() - t0
-            avg = sum(losses[-cfg.log_every :]) / cfg.log_every
-            print(
-                f"phase 3 step {step + 1}/{cfg.focus_steps} loss {avg:.4f} {el:.0f}s"
-                f" ({(step + 1) / el:.2f} it/s)",
-                flush=True,
-            )
+            _report("phase 3 step", step + 1, cfg.focus_steps, losses, cfg.log_every, t0)
     return {
         "steps": cfg.focus_steps,
         "seconds": round(time.perf_counter() - t0, 1),
         "final_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 4),
         "own_output_rounds": rounds,
     }
+
+
+def _step(model, opt, batch: list[mixture.Example], vocab: dict[str, int], lr: float) -> float:
+    """One optimizer step on `batch` at learning rate `lr`; the batch's loss."""
+    ids, lab, wts = encode_batch(batch, vocab)
+    for g in opt.param_groups:
+        g["lr"] = lr
+    loss = weighted_loss(model(input_ids=ids).logits, lab, wts)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item()
+
+
+def _report(what: str, done: int, total: int, losses: list[float], every: int, t0: float) -> None:
+    el = time.perf_counter() - t0
+    avg = sum(losses[-every:]) / every
+    print(f"{what} {done}/{total} loss {avg:.4f} {el:.0f}s ({done / el:.2f} it/s)", flush=True)
 
 
 def _bucketed(
@@ -300,26 +306,12 @@ def pretrain(cfg: PretrainConfig, out: Path, progress: bool = True) -> dict:
                 print(f"step {step}: own outputs (right, wrong) {own.counts()}", flush=True)
         if not queue:
             queue = _bucketed(rng, mix, own, cfg)
-        ids, lab, wts = encode_batch(queue.pop(), vocab)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        loss = weighted_loss(model(input_ids=ids).logits, lab, wts)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
+        losses.append(_step(model, opt, queue.pop(), vocab, lr_at(step, cfg)))
         done = step + 1
         if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
             _snapshot(model, tok, out / "checkpoint", done)
         if progress and (step + 1) % cfg.log_every == 0:
-            el = time.perf_counter() - t0
-            avg = sum(losses[-cfg.log_every :]) / cfg.log_every
-            print(
-                f"step {step + 1}/{cfg.steps} loss {avg:.4f} {el:.0f}s"
-                f" ({(step + 1) / el:.2f} it/s)",
-                flush=True,
-            )
+            _report("step", step + 1, cfg.steps, losses, cfg.log_every, t0)
     train_s = time.perf_counter() - t0
     stats = {
         "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
