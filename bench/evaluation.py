@@ -139,7 +139,11 @@ def critic_prf(
 ) -> dict:
     """The critic's precision / recall / F1 / AUC at catching the wrong answers among `cases`."""
     probs = pass_probabilities(lm, cases, prompt)
-    wrong = [not t.check(x, a) for t, x, a in cases]
+    return probs_prf(probs, [not t.check(x, a) for t, x, a in cases], threshold)
+
+
+def probs_prf(probs: Sequence[float], wrong: Sequence[bool], threshold: float) -> dict:
+    """`critic_prf` from pass probabilities already read: flagged below `threshold`."""
     return {**prf([p < threshold for p in probs], wrong), "auc": auc([-p for p in probs], wrong)}
 
 

@@ -244,27 +244,22 @@ def train_critique_prompt(lm: FrozenLM, quick: bool, seed: int) -> tuple[SoftPro
     assert best is not None
     prompt, _, chosen = best
     probs = ev.pass_probabilities(lm, dev_cases, prompt)
-    threshold = fit_threshold(probs, [t.check(x, a) for t, x, a in dev_cases])
-    dev = ev.critic_prf(lm, dev_cases, prompt, threshold)
+    correct = [t.check(x, a) for t, x, a in dev_cases]
+    threshold = fit_threshold(probs, correct)
+    wrong_dev = [not c for c in correct]
+    dev = ev.probs_prf(probs, wrong_dev, threshold)
     # Per task too, from the same probabilities: the loop compares the critique prompt with
-    # each task prompt's confidence.
-    per_task = {
-        task.name: auc(
-            [-p for p, c in zip(probs, dev_cases, strict=True) if c[0] is task],
-            [not t.check(x, a) for t, x, a in dev_cases if t is task],
-        )
-        for task in TASKS.values()
-    }
-    prompt.manifest.metrics.update(
-        {f"dev_auc:{name}": float(v) for name, v in per_task.items() if v == v}
-    )
-    # And a threshold per task: the critique prompt's pass probabilities differ in scale from
-    # one task's traces to another's.
+    # each task prompt's confidence, and judges at a threshold of the task's own (the pass
+    # probabilities differ in scale from one task's traces to another's).
+    per_task: dict[str, float] = {}
     for task in TASKS.values():
         rows = [i for i, c in enumerate(dev_cases) if c[0] is task]
+        per_task[task.name] = auc([-probs[i] for i in rows], [wrong_dev[i] for i in rows])
+        if per_task[task.name] == per_task[task.name]:  # NaN: nothing to rank on this task
+            prompt.manifest.metrics[f"dev_auc:{task.name}"] = float(per_task[task.name])
         if rows:
             prompt.manifest.metrics[f"critic_threshold:{task.name}"] = fit_threshold(
-                [probs[i] for i in rows], [task.check(*dev_cases[i][1:]) for i in rows]
+                [probs[i] for i in rows], [correct[i] for i in rows]
             )
     prompt.manifest.metrics.update(
         {
