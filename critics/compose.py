@@ -50,6 +50,18 @@ class AllOf(BatchedCritic):
         return [r for r in results if r is not None]
 
 
+def weighted_mean(
+    scores: Sequence[float], weights: Sequence[float], mean: Literal["arithmetic", "geometric"]
+) -> float:
+    """The weighted arithmetic or geometric mean of scores in [0, 1] (a zero counts as 1e-300
+    in the geometric one)."""
+    total = sum(weights)
+    if mean == "geometric":
+        logs = [w * math.log(max(s, 1e-300)) for w, s in zip(weights, scores, strict=True)]
+        return math.exp(sum(logs) / total)
+    return sum(w * s for w, s in zip(weights, scores, strict=True)) / total
+
+
 class WeightedScore(BatchedCritic):
     """A weighted mean of the critics' scores, passing at `threshold`.
 
@@ -91,17 +103,9 @@ class WeightedScore(BatchedCritic):
 
     def critique_batch(self, requests: Sequence[CritiqueRequest]) -> list[Critique]:
         per_critic = [c.critique_batch(requests) for c in self.critics]
-        total = sum(self.weights)
         out = []
         for row in zip(*per_critic, strict=True):
-            if self.mean == "geometric":
-                logs = [
-                    w * math.log(max(c.score, 1e-300))
-                    for w, c in zip(self.weights, row, strict=True)
-                ]
-                score = math.exp(sum(logs) / total)
-            else:
-                score = sum(w * c.score for w, c in zip(self.weights, row, strict=True)) / total
+            score = weighted_mean([c.score for c in row], self.weights, self.mean)
             verdict = verdict_of(score, self.threshold)
             failing = [(w, c) for w, c in zip(self.weights, row, strict=True) if not c.passed]
             feedback = ""

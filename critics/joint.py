@@ -14,12 +14,11 @@ labelled answers: on tasks where the critique prompt adds nothing, confidence ju
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from softloop.critics.compose import WeightedScore
+from softloop.critics.compose import WeightedScore, weighted_mean
 from softloop.critics.confidence import ConfidenceCritic
 from softloop.critics.metrics import auc
 from softloop.critics.soft_prompt_critic import SoftPromptCritic, fit_threshold
@@ -50,11 +49,9 @@ class JointChoice:
 
 
 def _joint_scores(conf: Sequence[float], judged: Sequence[float], weight: float) -> list[float]:
+    """What `joint_critic` scores each answer: fitted and judged by the same mean."""
     return [
-        math.exp(
-            (math.log(max(c, 1e-300)) + weight * math.log(max(j, 1e-300))) / (1.0 + weight)
-        )
-        for c, j in zip(conf, judged, strict=True)
+        weighted_mean([c, j], [1.0, weight], "geometric") for c, j in zip(conf, judged, strict=True)
     ]
 
 
