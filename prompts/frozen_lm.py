@@ -30,11 +30,13 @@ from torch import nn
 
 from softloop.prompts.batching import IGNORE, Batch, PaddingSide, Row, build_batch
 from softloop.prompts.errors import ConfigError, PromptMismatchError, SoftloopError
+from softloop.prompts.lean_forward import lean_logits, lean_supported
 from softloop.prompts.prefix_cache import (
     PrefixCacheConfig,
     PrefixStore,
     auto_prefixes,
     cached_kwargs,
+    layers_of,
 )
 from softloop.prompts.soft_prompt import SoftPrompt
 
@@ -88,7 +90,9 @@ class FrozenLM:
     before BOS; pass `False` to reproduce PEFT's layout exactly (used by the interop tests).
 
     `prefix_config` says when inference under a prompt reuses that prompt's cached keys and
-    values by itself (default: whenever it saves enough; see `PrefixCacheConfig`).
+    values by itself (default: whenever it saves enough; see `PrefixCacheConfig`). `lean`: passes
+    that need logits only (scoring, verdicts, training) run `prompts.lean_forward` where the
+    architecture allows, the same numbers at less cost on small models.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class FrozenLM:
         prompt_after_bos: bool = True,
         *,
         prefix_config: PrefixCacheConfig | None = None,
+        lean: bool = True,
     ) -> None:
         self.model = model.eval()
         for param in self.model.parameters():
@@ -116,6 +121,9 @@ class FrozenLM:
         self.cache_arg = "cache" if "cache" in forward_args else "past_key_values"
         self.prefix_config = prefix_config or PrefixCacheConfig()
         self.prefix_store = PrefixStore()
+        # Logits-only passes skip the model's forward where its architecture allows; set False
+        # to compare with (or fall back to) the model's own forward.
+        self.lean = lean and lean_supported(model)
         self._encode_cached = functools.lru_cache(maxsize=_ENCODED_TEXTS)(self._encode_text)
 
     @classmethod
@@ -550,7 +558,18 @@ class FrozenLM:
 
     def forward_logits(self, kwargs: dict[str, Any], logits_to_keep: int = 0) -> torch.Tensor:
         """The model's logits for prepared kwargs (`rows_kwargs`): the last `logits_to_keep`
-        positions only where the model can, all of them with 0."""
+        positions only where the model can, all of them with 0. Through `lean_logits` where the
+        architecture allows (`self.lean`): the same numbers without the model's bookkeeping."""
+        if self.lean:
+            cache = kwargs.get(self.cache_arg)
+            return lean_logits(
+                self.model,
+                kwargs["inputs_embeds"],
+                kwargs["attention_mask"],
+                kwargs["position_ids"],
+                past=layers_of(cache) if cache is not None else None,
+                logits_to_keep=logits_to_keep,
+            )
         extra: dict[str, Any] = {"use_cache": self.cache_arg in kwargs}
         if logits_to_keep and self._takes_logits_to_keep:
             extra["logits_to_keep"] = logits_to_keep

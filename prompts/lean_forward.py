@@ -1,0 +1,148 @@
+"""A lean forward pass for Llama-family decoders, for the calls that need logits only.
+
+On a small model most of a Hugging Face forward pass is bookkeeping, not arithmetic: building
+the attention mask through its mask interface, wrapping the key/value cache in cache objects and
+updating them, output containers, per-module hooks and keyword plumbing. Scoring, a critic's
+verdicts and prompt training need none of it: they want the logits of one pass over prepared
+embeddings, on top of a prompt's cached keys and values at most, and never a cache back.
+
+`lean_logits` runs that pass on the model's own weights, with the same kernels in the same
+order as the model's own sdpa attention (the tests hold its logits and gradients equal to the
+plain pass), so numbers do not move. Generation keeps the model's own forward: it needs the cache
+back, and its greedy answers must stay the plain path's by construction.
+
+Only the architectures whose layers are exactly "RMSNorm → attention with rotary positions →
+RMSNorm → gated MLP" qualify (`lean_supported`): Llama and Qwen2 with full attention, sdpa, no
+dropout. Anything else (GPT-2, sliding windows, eager or flash attention) takes the model's
+forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+KV = Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+_FAMILIES = ("llama", "qwen2")
+
+
+def lean_supported(model: Any) -> bool:
+    """Whether `lean_logits` computes exactly what `model`'s own forward does."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "model_type", None) not in _FAMILIES:
+        return False
+    if getattr(config, "_attn_implementation", None) != "sdpa":
+        return False
+    if float(getattr(config, "attention_dropout", 0.0) or 0.0) != 0.0:
+        return False
+    if getattr(config, "pretraining_tp", 1) not in (None, 1):
+        return False
+    if getattr(config, "use_sliding_window", False):
+        return False
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types is not None and any(t != "full_attention" for t in layer_types):
+        return False
+    body: Any = getattr(model, "model", None)
+    parts = ("embed_tokens", "layers", "norm", "rotary_emb")
+    if not all(hasattr(body, part) for part in parts) or not hasattr(model, "lm_head"):
+        return False
+    layer = body.layers[0] if len(body.layers) else None
+    return (
+        layer is not None
+        and all(hasattr(layer.self_attn, a) for a in ("scaling", "head_dim", "q_proj", "o_proj"))
+        and all(hasattr(layer.mlp, a) for a in ("act_fn", "gate_proj", "up_proj", "down_proj"))
+    )
+
+
+def lean_logits(
+    model: Any,
+    inputs_embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    past: KV | None = None,
+    logits_to_keep: int = 0,
+) -> torch.Tensor:
+    """Logits `(B, T or logits_to_keep, V)` of one pass over `inputs_embeds` `(B, T, H)`.
+
+    `attention_mask` `(B, P + T)` covers the `P` cached positions of `past` (per layer, keys and
+    values `(B, kv_heads, P, head_dim)`) and then the `T` new ones; `position_ids` `(B, T)`.
+    A position attends to the unmasked positions up to itself, and always to itself, so a
+    padding position's row stays finite (its logits are never read).
+    """
+    body = model.model
+    x = inputs_embeds
+    B, T, _ = x.shape
+    P = attention_mask.shape[1] - T
+    # As the model's own mask builder: none where nothing is padded and causality is implied
+    # (nothing cached, or one new position that sees everything).
+    plain = (P == 0 or T == 1) and bool(attention_mask.all())
+    mask = None if plain else _mask(attention_mask, T)
+    cos, sin = body.rotary_emb(x, position_ids)  # (B, T, head_dim)
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    half = cos.shape[-1] // 2
+
+    def rotate(t: torch.Tensor) -> torch.Tensor:
+        return (t * cos) + (torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin)
+
+    for i, layer in enumerate(body.layers):
+        attn = layer.self_attn
+        h = _rms_norm(x, layer.input_layernorm)
+        q = _project(h, attn.q_proj).view(B, T, -1, attn.head_dim).transpose(1, 2)
+        k = _project(h, attn.k_proj).view(B, T, -1, attn.head_dim).transpose(1, 2)
+        v = _project(h, attn.v_proj).view(B, T, -1, attn.head_dim).transpose(1, 2)
+        q, k = rotate(q), rotate(k)
+        if past is not None:
+            k = torch.cat([past[i][0], k], dim=2)
+            v = torch.cat([past[i][1], v], dim=2)
+        groups = q.shape[1] // k.shape[1]
+        if groups > 1 and mask is not None:  # the model repeats keys and values under a mask
+            k, v = _repeat(k, groups), _repeat(v, groups)
+        out = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            scale=attn.scaling,
+            is_causal=mask is None and T > 1,
+            enable_gqa=q.shape[1] != k.shape[1],
+        )
+        x = x + _project(out.transpose(1, 2).reshape(B, T, -1), attn.o_proj)
+        h = _rms_norm(x, layer.post_attention_layernorm)
+        mlp = layer.mlp
+        gated = mlp.act_fn(_project(h, mlp.gate_proj)) * _project(h, mlp.up_proj)
+        x = x + _project(gated, mlp.down_proj)
+    x = _rms_norm(x if not logits_to_keep else x[:, -logits_to_keep:], body.norm)
+    return _project(x, model.lm_head)
+
+
+def _mask(attention_mask: torch.Tensor, T: int) -> torch.Tensor:
+    """`(B, 1, T, P + T)`: causal over the unmasked keys, and every position to itself."""
+    S = attention_mask.shape[1]
+    P = S - T
+    device = attention_mask.device
+    causal = torch.ones(T, S, dtype=torch.bool, device=device).tril(P)  # (T, S)
+    own = torch.zeros(T, S, dtype=torch.bool, device=device)
+    steps = torch.arange(T, device=device)
+    own[steps, P + steps] = True
+    return ((causal & attention_mask.bool().unsqueeze(1)) | own).unsqueeze(1)
+
+
+def _repeat(t: torch.Tensor, groups: int) -> torch.Tensor:
+    """`(B, kv_heads, S, d)` to `(B, kv_heads * groups, S, d)`, each head `groups` times."""
+    b, heads, s, d = t.shape
+    return t[:, :, None].expand(b, heads, groups, s, d).reshape(b, heads * groups, s, d)
+
+
+def _project(x: torch.Tensor, linear: torch.nn.Linear) -> torch.Tensor:
+    return F.linear(x, linear.weight, linear.bias)
+
+
+def _rms_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
+    """The models' RMSNorm: in float32, cast back, then the weight."""
+    xf = x.to(torch.float32)
+    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
+    return norm.weight * xf.to(x.dtype)

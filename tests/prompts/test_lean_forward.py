@@ -1,0 +1,68 @@
+"""The lean forward pass computes what the model's own forward computes, to the last bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from softloop.prompts import FrozenLM, SoftPrompt
+from tests.prompts.models import make_lm
+
+INPUTS = ["ab", "hello world", "x", "a longer input of text 12"]
+TARGETS = ["cd", "ok", "yes please", "z"]
+
+
+def _pair(arch: str) -> tuple[FrozenLM, FrozenLM]:
+    """The same model twice: lean where it qualifies, and through the model's own forward."""
+    lean = make_lm(arch)
+    plain = FrozenLM(lean.model, lean.tokenizer, model_id=lean.model_id, lean=False)
+    return lean, plain
+
+
+def _prompts(lm: FrozenLM) -> list[SoftPrompt]:
+    return [
+        SoftPrompt.from_init(lm, n, init="random", name=f"p{n}", seed=n, template="{input}=")
+        for n in (3, 5)
+    ]
+
+
+def test_llama_family_qualifies_and_gpt2_does_not() -> None:
+    assert make_lm("llama").lean and make_lm("qwen2").lean
+    assert not make_lm("gpt2").lean
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_scores_match_the_models_forward_exactly(arch: str) -> None:
+    """Padded rows, two prompts in one batch, with and without their cached prefixes."""
+    lean, plain = _pair(arch)
+    p, q = _prompts(lean)
+    mixed = [p, q, p, q]
+    assert torch.equal(lean.score(INPUTS, TARGETS, mixed), plain.score(INPUTS, TARGETS, mixed))
+    cached = lean.prefix_cache(p)
+    got = lean.score(INPUTS, TARGETS, p, prefix=cached)
+    want = plain.score(INPUTS, TARGETS, p, prefix=plain.prefix_cache(p))
+    assert torch.equal(got, want)
+    one = lean.next_token_logprobs(INPUTS[:1], p)
+    assert torch.equal(one, plain.next_token_logprobs(INPUTS[:1], p))
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_training_gradients_match_the_models_forward_exactly(arch: str, padding_side) -> None:
+    lean, plain = _pair(arch)
+    grads = []
+    for lm in (lean, plain):
+        prompt = _prompts(lm)[0]
+        prompt.weight.requires_grad_(True)
+        loss = lm.loss(INPUTS, TARGETS, prompt, padding_side=padding_side)
+        loss.backward()
+        grads.append((loss.detach(), prompt.weight.grad.clone()))
+    assert torch.equal(grads[0][0], grads[1][0])
+    assert torch.equal(grads[0][1], grads[1][1])
+
+
+def test_lean_scores_depend_on_the_prompt() -> None:
+    """Not a pass that ignores what it is given: another prompt, other scores."""
+    lean = make_lm("llama")
+    p, q = _prompts(lean)
+    assert not torch.equal(lean.score(INPUTS, TARGETS, p), lean.score(INPUTS, TARGETS, q))
