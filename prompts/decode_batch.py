@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from softloop.prompts.errors import ConfigError
+from softloop.prompts.lean_forward import lean_step
 from softloop.prompts.prefix_cache import cache_of, layers_of, left_pad, new_cache
 
 if TYPE_CHECKING:
@@ -102,10 +103,23 @@ class DecodeBatch:
             )
             for k, s in enumerate(spans)
         ]
-        extra = {"logits_to_keep": 1} if lm.takes_logits_to_keep else {}
-        out = lm.model(**kwargs, use_cache=True, **extra)
-        self.cache = cache_of(out)
-        self.logits = out.logits[:, -1, :]  # (B, V): where every row's next token comes from
+        # The model's cache object, or per-layer keys and values on the lean path.
+        self.cache: Any
+        self.lean = lm.lean_now()  # decided once: the two paths keep different caches
+        if self.lean:
+            prefix = kwargs.get(lm.cache_arg)
+            self.logits, self.cache = lean_step(
+                lm.model,
+                kwargs["inputs_embeds"],
+                kwargs["attention_mask"],
+                kwargs["position_ids"],
+                past=layers_of(prefix) if prefix is not None else None,
+            )
+        else:
+            extra = {"logits_to_keep": 1} if lm.takes_logits_to_keep else {}
+            out = lm.model(**kwargs, use_cache=True, **extra)
+            self.cache = cache_of(out)
+            self.logits = out.logits[:, -1, :]  # (B, V): where every row's next token comes from
         self.mask = kwargs["attention_mask"]  # (B, C): C cache positions, pads 0
         self.position = positions[:, -1:] + 1  # (B, 1)
         self.feed = [lm.pad_id] * self.rows
@@ -152,6 +166,12 @@ class DecodeBatch:
         lm, n = self.lm, self.rows
         ids = torch.tensor(self.feed, device=lm.device).unsqueeze(1)  # (B, 1)
         self.mask = torch.cat([self.mask, self.mask.new_ones(n, 1)], dim=1)  # (B, C + 1)
+        if self.lean:
+            self.logits, self.cache = lean_step(
+                lm.model, lm.embedding(ids), self.mask, self.position, past=self.cache
+            )
+            self.position = self.position + 1
+            return
         out = lm.model(
             input_ids=ids,
             attention_mask=self.mask,
@@ -219,10 +239,10 @@ class DecodeBatch:
         return [t if c is None else c for t, c in zip(texts, cuts, strict=True)]
 
     def _layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return list(layers_of(self.cache))
+        return list(self.cache) if self.lean else list(layers_of(self.cache))
 
     def _set_cache(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        self.cache = new_cache(self.lm, layers)
+        self.cache = layers if self.lean else new_cache(self.lm, layers)
 
 
 def _generator(lm: FrozenLM, s: Sampling) -> torch.Generator | None:

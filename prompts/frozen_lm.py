@@ -30,7 +30,7 @@ from torch import nn
 
 from softloop.prompts.batching import IGNORE, Batch, PaddingSide, Row, build_batch
 from softloop.prompts.errors import ConfigError, PromptMismatchError, SoftloopError
-from softloop.prompts.lean_forward import lean_logits, lean_supported
+from softloop.prompts.lean_forward import hooked, lean_logits, lean_supported
 from softloop.prompts.prefix_cache import (
     PrefixCacheConfig,
     PrefixStore,
@@ -124,6 +124,7 @@ class FrozenLM:
         # Logits-only passes skip the model's forward where its architecture allows; set False
         # to compare with (or fall back to) the model's own forward.
         self.lean = lean and lean_supported(model)
+        self._lean_modules = list(model.modules()) if self.lean else []
         self._encode_cached = functools.lru_cache(maxsize=_ENCODED_TEXTS)(self._encode_text)
 
     @classmethod
@@ -551,6 +552,10 @@ class FrozenLM:
 
         return build_prefix_cache(self, prompt)
 
+    def lean_now(self) -> bool:
+        """Whether the next pass may run lean: the architecture allows, and no hook listens."""
+        return self.lean and not hooked(self._lean_modules)
+
     @property
     def takes_logits_to_keep(self) -> bool:
         """Whether the model can project only the last positions to the vocabulary."""
@@ -560,7 +565,7 @@ class FrozenLM:
         """The model's logits for prepared kwargs (`rows_kwargs`): the last `logits_to_keep`
         positions only where the model can, all of them with 0. Through `lean_logits` where the
         architecture allows (`self.lean`): the same numbers without the model's bookkeeping."""
-        if self.lean:
+        if self.lean_now():
             cache = kwargs.get(self.cache_arg)
             return lean_logits(
                 self.model,

@@ -8,13 +8,14 @@ embeddings, on top of a prompt's cached keys and values at most, and never a cac
 
 `lean_logits` runs that pass on the model's own weights, with the same kernels in the same
 order as the model's own sdpa attention (the tests hold its logits and gradients equal to the
-plain pass), so numbers do not move. Generation keeps the model's own forward: it needs the cache
-back, and its greedy answers must stay the plain path's by construction.
+plain pass), so numbers do not move; `lean_step` does the same for a decoding step and hands back
+plain per-layer keys and values instead of a cache object, so greedy answers are the plain
+path's token for token.
 
 Only the architectures whose layers are exactly "RMSNorm → attention with rotary positions →
 RMSNorm → gated MLP" qualify (`lean_supported`): Llama and Qwen2 with full attention, sdpa, no
 dropout. Anything else (GPT-2, sliding windows, eager or flash attention) takes the model's
-forward.
+forward, and so does any call while a forward hook is registered on the model (`hooked`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ def lean_supported(model: Any) -> bool:
     )
 
 
+def hooked(modules: Sequence[torch.nn.Module]) -> bool:
+    """Whether a forward hook would see these modules run (the lean pass calls none of them,
+    so where someone listens, the model's own forward must run)."""
+    from torch.nn.modules import module as nn_module
+
+    if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
 def lean_logits(
     model: Any,
     inputs_embeds: torch.Tensor,
@@ -73,8 +84,33 @@ def lean_logits(
     A position attends to the unmasked positions up to itself, and always to itself, so a
     padding position's row stays finite (its logits are never read).
     """
+    logits, _ = _run(model, inputs_embeds, attention_mask, position_ids, past, logits_to_keep)
+    return logits
+
+
+def lean_step(
+    model: Any,
+    inputs_embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    past: KV | None = None,
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """A decoding step (or a prefill): the last position's logits `(B, V)` and every layer's
+    keys and values, `past`'s followed by the new positions', for the next step."""
+    logits, layers = _run(model, inputs_embeds, attention_mask, position_ids, past, 1, True)
+    return logits[:, -1], layers
+
+
+def _run(
+    model: Any,
+    x: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    past: KV | None,
+    logits_to_keep: int,
+    keep_cache: bool = False,
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
     body = model.model
-    x = inputs_embeds
     B, T, _ = x.shape
     P = attention_mask.shape[1] - T
     # As the model's own mask builder: none where nothing is padded and causality is implied
@@ -88,6 +124,7 @@ def lean_logits(
     def rotate(t: torch.Tensor) -> torch.Tensor:
         return (t * cos) + (torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin)
 
+    layers: list[tuple[torch.Tensor, torch.Tensor]] = []
     for i, layer in enumerate(body.layers):
         attn = layer.self_attn
         h = _rms_norm(x, layer.input_layernorm)
@@ -98,25 +135,42 @@ def lean_logits(
         if past is not None:
             k = torch.cat([past[i][0], k], dim=2)
             v = torch.cat([past[i][1], v], dim=2)
-        groups = q.shape[1] // k.shape[1]
-        if groups > 1 and mask is not None:  # the model repeats keys and values under a mask
-            k, v = _repeat(k, groups), _repeat(v, groups)
-        out = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            scale=attn.scaling,
-            is_causal=mask is None and T > 1,
-            enable_gqa=q.shape[1] != k.shape[1],
-        )
+        if keep_cache:
+            layers.append((k, v))
+        out = _attention(q, k, v, mask, attn.scaling)
         x = x + _project(out.transpose(1, 2).reshape(B, T, -1), attn.o_proj)
         h = _rms_norm(x, layer.post_attention_layernorm)
         mlp = layer.mlp
         gated = mlp.act_fn(_project(h, mlp.gate_proj)) * _project(h, mlp.up_proj)
         x = x + _project(gated, mlp.down_proj)
-    x = _rms_norm(x if not logits_to_keep else x[:, -logits_to_keep:], body.norm)
-    return _project(x, model.lm_head)
+    x = _rms_norm(x, body.norm)  # then the slice, as the model does: the same rounding
+    return _project(x[:, -logits_to_keep:] if logits_to_keep else x, model.lm_head), layers
+
+
+def _attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float
+) -> torch.Tensor:
+    """`(B, heads, T, d)`, dispatched as the model's sdpa attention dispatches: grouped keys
+    and values shared natively without a mask, a lone query folded onto its key/value heads
+    under one, keys and values repeated otherwise."""
+    B, heads, T, d = q.shape
+    groups = heads // k.shape[1]
+    if groups == 1 or mask is None:
+        return F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            scale=scale,
+            is_causal=mask is None and T > 1,
+            enable_gqa=groups > 1,
+        )
+    if T == 1:
+        folded = q.reshape(B, heads // groups, groups, d)
+        out = F.scaled_dot_product_attention(folded, k, v, attn_mask=mask, scale=scale)
+        return out.reshape(B, heads, T, d)
+    k, v = _repeat(k, groups), _repeat(v, groups)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
 
 
 def _mask(attention_mask: torch.Tensor, T: int) -> torch.Tensor:
