@@ -90,9 +90,9 @@ class FrozenLM:
     before BOS; pass `False` to reproduce PEFT's layout exactly (used by the interop tests).
 
     `prefix_config` says when inference under a prompt reuses that prompt's cached keys and
-    values by itself (default: whenever it saves enough; see `PrefixCacheConfig`). `lean`: passes
-    that need logits only (scoring, verdicts, training) run `prompts.lean_forward` where the
-    architecture allows, the same numbers at less cost on small models.
+    values by itself (default: whenever it saves enough; see `PrefixCacheConfig`). `lean`: scoring,
+    verdicts, training and decoding steps run `prompts.lean_forward` where the architecture
+    allows, the same numbers at less cost on small models.
     """
 
     def __init__(
@@ -121,8 +121,8 @@ class FrozenLM:
         self.cache_arg = "cache" if "cache" in forward_args else "past_key_values"
         self.prefix_config = prefix_config or PrefixCacheConfig()
         self.prefix_store = PrefixStore()
-        # Logits-only passes skip the model's forward where its architecture allows; set False
-        # to compare with (or fall back to) the model's own forward.
+        # Passes skip the model's forward where its architecture allows (`lean_forward`); False
+        # compares with, or falls back to, the model's own forward.
         self.lean = lean and lean_supported(model)
         self._lean_modules = list(model.modules()) if self.lean else []
         self._encode_cached = functools.lru_cache(maxsize=_ENCODED_TEXTS)(self._encode_text)

@@ -2,8 +2,9 @@
 
 `model.generate` cannot take a different prefix per row, and PEFT's prompt-tuning wrapper pads
 between prompt and text (PEFT issue #1093). Here the prefill is one forward pass over the
-left-padded `inputs_embeds` batch; each later step feeds the new token ids with the model's own
-KV cache, extending the attention mask and each row's position by one. Because pads are masked
+left-padded `inputs_embeds` batch; each later step feeds the new token ids with the keys and
+values so far (the model's own cache, or plain tensors on the lean path of `lean_forward`),
+extending the attention mask and each row's position by one. Because pads are masked
 and positions count only real tokens, a row decodes the same batched or alone.
 
 Output also stops where the model's context ends (`FrozenLM.context_length`), whatever
