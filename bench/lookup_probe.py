@@ -9,7 +9,8 @@ shape, initialisation and learning rate at which lookups are learned can be foun
 before a pre-training run is spent on them.
 
 `--pairs` spells every two-letter group (an edge, the asked pair) as one token of its own and
-writes edges in sorted order, so that the check is finding the same token earlier in the input.
+writes edges in sorted order, so that the check is finding the same token earlier in the input
+(`--unsorted`: in either order, as the tasks draw them, so `ab` must be found as `ab` or `ba`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class ProbeConfig:
     layers: int = 4
     heads: int = 4
     init_range: float = 0.02
-    pairs: bool = False  # one token per two-letter group, edges in sorted order
+    pairs: bool = False  # one token per two-letter group
+    sort_pairs: bool = True  # with `pairs`: every edge and the asked pair in sorted order
     nodes: tuple[int, int] = (4, 7)  # graph sizes drawn
     eval_every: int = 250
     seed: int = 0
@@ -88,7 +90,7 @@ def example(rng: random.Random, cfg: ProbeConfig) -> tuple[str, bool]:
             if not near:
                 continue
             pair = list(rng.choice(near))
-        if cfg.pairs:
+        if cfg.pairs and cfg.sort_pairs:
             text = " ".join("".join(sorted(e)) for e in text.split())
         else:
             rng.shuffle(pair)
@@ -168,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--heads", type=int, default=defaults.heads)
     ap.add_argument("--init-range", type=float, default=defaults.init_range, help="weight init std")
     ap.add_argument("--pairs", action="store_true", help="one token per two-letter group")
+    ap.add_argument(
+        "--unsorted",
+        action="store_true",
+        help="with --pairs: edges and the asked pair in either order, as the tasks draw them",
+    )
     ap.add_argument("--seed", type=int, default=defaults.seed)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -179,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         heads=args.heads,
         init_range=args.init_range,
         pairs=args.pairs,
+        sort_pairs=not args.unsorted,
         seed=args.seed,
         eval_every=max(1, min(250, args.steps)),
     )

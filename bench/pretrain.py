@@ -59,6 +59,8 @@ class PretrainConfig:
     layers: int = 4
     heads: int = 4
     mlp: int = 384
+    # Standard deviation of the initial weights (transformers' default 0.02; the shipped model).
+    init_range: float = 0.02
     # Own outputs are sampled several times: the judge must learn the model's current mistakes,
     # and they move as it learns to solve.
     own_at: tuple[float, ...] = (0.2, 0.35, 0.5, 0.65, 0.8)
@@ -106,6 +108,7 @@ def build_model(cfg: PretrainConfig, vocab_size: int) -> LlamaForCausalLM:
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,
+        initializer_range=cfg.init_range,
     )
     return LlamaForCausalLM(config)
 
@@ -389,6 +392,9 @@ def main(argv: list[str] | None = None) -> None:
         help="run phase 3 only, on a model saved by phases 1 and 2 in this folder",
     )
     ap.add_argument("--focus-steps", type=int, default=None, help="phase 3 steps (default 3000)")
+    ap.add_argument(
+        "--init-range", type=float, default=None, help="initial weights' std (default 0.02)"
+    )
     args = ap.parse_args(argv)
     if args.card:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -422,7 +428,11 @@ def main(argv: list[str] | None = None) -> None:
         cfg.own_at = (0.5,)
         out = args.out or Path(tempfile.mkdtemp(prefix="softloop-smoke-"))
     else:
-        given = {"steps": args.steps, "focus_steps": args.focus_steps}
+        given = {
+            "steps": args.steps,
+            "focus_steps": args.focus_steps,
+            "init_range": args.init_range,
+        }
         cfg = PretrainConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
         out = args.out or _default_out()
     stats = continue_from(args.src, out, cfg) if args.src is not None else pretrain(cfg, out)
