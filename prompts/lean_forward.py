@@ -49,13 +49,22 @@ def lean_supported(model: Any) -> bool:
         return False
     body: Any = getattr(model, "model", None)
     parts = ("embed_tokens", "layers", "norm", "rotary_emb")
-    if not all(hasattr(body, part) for part in parts) or not hasattr(model, "lm_head"):
+    if not all(hasattr(body, part) for part in parts) or not len(body.layers):
         return False
-    layer = body.layers[0] if len(body.layers) else None
-    return (
-        layer is not None
-        and all(hasattr(layer.self_attn, a) for a in ("scaling", "head_dim", "q_proj", "o_proj"))
-        and all(hasattr(layer.mlp, a) for a in ("act_fn", "gate_proj", "up_proj", "down_proj"))
+    try:
+        linears = [model.lm_head]
+        norms = [body.norm]
+        for layer in body.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            linears += [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj]
+            linears += [mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+            norms += [layer.input_layernorm, layer.post_attention_layernorm]
+            _needed = (attn.scaling, attn.head_dim, mlp.act_fn)  # the pass reads these too
+    except AttributeError:
+        return False
+    # Plain layers only: a quantized or adapter-wrapped linear computes more than its weight.
+    return all(type(m) is torch.nn.Linear for m in linears) and all(
+        hasattr(n, "weight") and hasattr(n, "variance_epsilon") for n in norms
     )
 
 

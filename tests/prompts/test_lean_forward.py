@@ -114,3 +114,19 @@ def test_decoding_steps_give_the_models_logits_bit_for_bit(arch: str) -> None:
             for b in batches:
                 b.pick()
                 b.advance()
+
+
+def test_a_wrapped_linear_layer_sends_passes_through_the_models_forward() -> None:
+    """A layer that computes more than its weight (quantized, an adapter) is not plain."""
+
+    class Scaled(torch.nn.Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * super().forward(x)
+
+    lm = make_lm("llama")
+    old = lm.model.model.layers[0].mlp.up_proj
+    wrapped = Scaled(old.in_features, old.out_features, bias=False)
+    wrapped.weight = old.weight
+    lm.model.model.layers[0].mlp.up_proj = wrapped
+    again = FrozenLM(lm.model, lm.tokenizer, model_id=lm.model_id)
+    assert not again.lean
