@@ -61,10 +61,16 @@ def first_problem(err: Exception) -> str:
     """The first problem a validation error names, as `field: message`, on one line."""
     if isinstance(err, ValidationError) and err.errors():
         first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}" if where else str(first["msg"])
+        # A key from the file may hold anything, a line break included: such a part is quoted.
+        where = ".".join(_printable(str(part)) for part in first["loc"])
+        msg = _printable(str(first["msg"]))
+        return f"{where}: {msg}" if where else msg
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else repr(text)
 
 
 def _looks_pickled(path: Path) -> bool:

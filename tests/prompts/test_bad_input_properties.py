@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -125,6 +126,7 @@ def test_a_manifest_with_any_field_changed_loads_or_is_refused_in_one_line(
 ) -> None:
     @SETTINGS
     @given(st.sampled_from(sorted(good_manifest)), json_values)
+    @hypothesis.example("metrics", {"\n": None})  # a line break in a key an error names
     def check(field: str, value: Any) -> None:
         manifest = {**good_manifest, field: value}
         _load(lm, template, json.dumps(manifest, allow_nan=True).encode())
