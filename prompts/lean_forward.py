@@ -1,10 +1,11 @@
-"""A lean forward pass for Llama-family decoders, for the calls that need logits only.
+"""A lean forward pass for Llama-family decoders: the model's arithmetic without its bookkeeping.
 
 On a small model most of a Hugging Face forward pass is bookkeeping, not arithmetic: building
 the attention mask through its mask interface, wrapping the key/value cache in cache objects and
 updating them, output containers, per-module hooks and keyword plumbing. Scoring, a critic's
 verdicts and prompt training need none of it: they want the logits of one pass over prepared
-embeddings, on top of a prompt's cached keys and values at most, and never a cache back.
+embeddings, on top of a prompt's cached keys and values at most; decoding wants, besides, the
+keys and values so far, which plain tensors hold as well as a cache object does.
 
 `lean_logits` runs that pass on the model's own weights, with the same kernels in the same
 order as the model's own sdpa attention (the tests hold its logits and gradients equal to the
@@ -14,8 +15,9 @@ path's token for token.
 
 Only the architectures whose layers are exactly "RMSNorm → attention with rotary positions →
 RMSNorm → gated MLP" qualify (`lean_supported`): Llama and Qwen2 with full attention, sdpa, no
-dropout. Anything else (GPT-2, sliding windows, eager or flash attention) takes the model's
-forward, and so does any call while a forward hook is registered on the model (`hooked`).
+dropout and plain linear layers. Anything else (GPT-2, sliding windows, eager or flash
+attention, quantized or adapter-wrapped layers) takes the model's forward, and so does any call
+while a forward hook is registered on the model (`hooked`).
 """
 
 from __future__ import annotations
