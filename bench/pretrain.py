@@ -91,6 +91,8 @@ class PretrainConfig:
                 f"focus_steps must be >= 0 and focus_resample_every >= 1, got "
                 f"{self.focus_steps}, {self.focus_resample_every}"
             )
+        if not self.init_range > 0:
+            raise ValueError(f"init_range must be a positive std, got {self.init_range}")
         if not all(0 < f < 1 for f in self.own_at):
             raise ValueError(f"own_at holds fractions of training in (0, 1), got {self.own_at}")
 
@@ -433,7 +435,12 @@ def main(argv: list[str] | None = None) -> None:
             "focus_steps": args.focus_steps,
             "init_range": args.init_range,
         }
-        cfg = PretrainConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
+        try:
+            cfg = PretrainConfig(
+                seed=args.seed, **{k: v for k, v in given.items() if v is not None}
+            )
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
         out = args.out or _default_out()
     stats = continue_from(args.src, out, cfg) if args.src is not None else pretrain(cfg, out)
     print(

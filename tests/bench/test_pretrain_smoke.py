@@ -42,3 +42,12 @@ def test_from_a_folder_without_stats_is_refused_in_one_line(tmp_path, capsys):
         main(["--from", str(tmp_path), "--out", str(tmp_path / "out")])
     assert "no pretrain_stats.json" in str(exc.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["--init-range", "0"], ["--steps", "0"]])
+def test_a_bad_setting_is_refused_in_one_line_before_any_work(tmp_path, args):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--out", str(tmp_path / "out")])
+    message = str(exit_info.value)
+    assert message.startswith("error: ") and "\n" not in message
+    assert not (tmp_path / "out").exists()
