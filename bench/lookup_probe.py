@@ -19,18 +19,19 @@ import argparse
 import math
 import random
 import re
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from softloop.bench import graphs
+from softloop.bench.pretrain import PretrainConfig, build_model
 from softloop.bench.tasks import get_task
+from softloop.bench.tokenizer import CHARS
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_CHARS = [chr(c) for c in range(32, 127)]
+_LETTERS = string.ascii_lowercase
 _PAIR = re.compile(r"(?<![a-z])[a-z]{2}(?![a-z])|.", re.S)
 
 
@@ -53,7 +54,7 @@ class ProbeConfig:
 def vocabulary(pairs: bool) -> dict[str, int]:
     """`<pad>` 0, `<bos>` 1, then printable characters, then (with `pairs`) 676 letter pairs."""
     vocab = {"<pad>": 0, "<bos>": 1}
-    for c in _CHARS:
+    for c in CHARS:
         vocab[c] = len(vocab)
     if pairs:
         for a in _LETTERS:
@@ -110,20 +111,15 @@ def run(cfg: ProbeConfig, log: Callable[[str], None] = print) -> list[tuple[int,
     """Train; `(step, held-out accuracy)` at every evaluation."""
     torch.manual_seed(cfg.seed)
     vocab = vocabulary(cfg.pairs)
-    model = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(vocab),
-            hidden_size=cfg.hidden,
-            intermediate_size=3 * cfg.hidden,
-            num_hidden_layers=cfg.layers,
-            num_attention_heads=cfg.heads,
-            num_key_value_heads=cfg.heads,
-            max_position_embeddings=256,
-            initializer_range=cfg.init_range,
-            tie_word_embeddings=True,
-            pad_token_id=0,
-        )
+    # The recipe's model (`bench.pretrain.build_model`) at the probe's shape and spread.
+    shape = PretrainConfig(
+        hidden=cfg.hidden,
+        layers=cfg.layers,
+        heads=cfg.heads,
+        mlp=3 * cfg.hidden,
+        init_range=cfg.init_range,
     )
+    model = build_model(shape, len(vocab))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     rng, held_rng = random.Random(cfg.seed + 1), random.Random(cfg.seed + 99)
     held = [example(held_rng, cfg) for _ in range(500)]
