@@ -398,6 +398,11 @@ def main(argv: list[str] | None = None) -> None:
         "--init-range", type=float, default=None, help="initial weights' std (default 0.02)"
     )
     args = ap.parse_args(argv)
+    if args.init_range is not None and (args.card or args.src is not None):
+        raise SystemExit(
+            "error: --init-range sets how a new model's weights start; --card and --from use a "
+            "saved model's weights, so leave it out"
+        )
     if args.card:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -44,7 +44,9 @@ def test_from_a_folder_without_stats_is_refused_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("args", [["--init-range", "0"], ["--steps", "0"]])
+@pytest.mark.parametrize(
+    "args", [["--init-range", "0"], ["--steps", "0"], ["--init-range", "0.1", "--from", "."]]
+)
 def test_a_bad_setting_is_refused_in_one_line_before_any_work(tmp_path, args):
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--out", str(tmp_path / "out")])
