@@ -23,8 +23,9 @@ replaces the instruction *words*, so its template keeps only the punctuation tha
 - the revise prompt is fed `{instr}:{input}={answer}!{feedback}` with template `{input}>`
   (it replaces `fix `).
 
-Marks, claims and separators are single characters of the character-level tokenizer, and claims
-are letters and digits, so a mark's position in a trace is unambiguous.
+Marks and separators are single characters of the reference tokenizer (`bench.tokenizer`) and
+claims are letters and digits, so a mark's position in a trace is unambiguous. A claim that two
+nodes are joined (`bd`) is one token, the same token as that edge in the input.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """Graph tasks of the reference world: finding is a search, checking is a few local lookups.
 
-A graph is written as its edges, each two node letters in either order, in a shuffled list:
-`ab cd bc`. Some tasks first name two nodes: `ad;ab cd bc` (from `a` to `d`).
+A graph is written as its edges, each two node letters in alphabetical order, in a shuffled
+list: `ab cd bc`. Some tasks first name two nodes: `ad;ab cd bc` (from `a` to `d`).
 
 Each task's oracle is a list of `Step`s, claims about the answer that can each be checked by
-looking one or two letters up in the edge list ("`bc` is an edge"). Producing an answer needs
-what no single lookup gives: which way leads to the target, which three nodes close a triangle.
+looking one or two letters up in the edge list ("`bc` is an edge"). A claim that two nodes are
+joined names them in alphabetical order, as the edge list does, whichever way the answer walks:
+the reference tokenizer makes each such pair one token, so the check is finding that token.
+Producing an answer needs what no single lookup gives: which way leads to the target, which
+three nodes close a triangle.
 That gap between producing and checking is what lets a small model's judge be more reliable
 than its solver, the condition under which self-correction pays.
 """
@@ -34,16 +37,14 @@ def parse(text: str) -> tuple[str, set[Edge], set[str]]:
 
 
 def render(head: str, edges: Iterable[Edge], rng: random.Random) -> str:
-    """Edges in random order and orientation; `head;` first when there is one.
+    """Edges in random order, each in alphabetical order; `head;` first when there is one.
 
     The edges are sorted before the shuffle: a set's order follows string hashing, which
     changes from one process to the next, and the same seed must draw the same text anywhere.
     """
-    pairs = sorted(sorted(e) for e in edges)
-    for p in pairs:
-        rng.shuffle(p)
+    pairs = sorted(_pair(*e) for e in edges)
     rng.shuffle(pairs)
-    body = " ".join("".join(p) for p in pairs)
+    body = " ".join(pairs)
     return f"{head};{body}" if head else body
 
 
@@ -71,6 +72,11 @@ def _distances(adj: dict[str, set[str]], source: str) -> dict[str, int]:
                 dist[v] = dist[u] + 1
                 queue.append(v)
     return dist
+
+
+def _pair(u: str, v: str) -> str:
+    """Two nodes as an edge is written: in alphabetical order."""
+    return u + v if u <= v else v + u
 
 
 def _is_edge(edges: set[Edge], u: str, v: str) -> bool:
@@ -126,7 +132,7 @@ def path_steps(text: str, answer: str) -> list[Step]:
         return [Step("", False)]
     steps = [Step(answer[0], answer[0] == s)]
     steps += [
-        Step(answer[i - 1 : i + 1], _is_edge(edges, answer[i - 1], answer[i]))
+        Step(_pair(answer[i - 1], answer[i]), _is_edge(edges, answer[i - 1], answer[i]))
         for i in range(1, len(answer))
     ]
     steps.append(Step(answer[-1], answer[-1] == t))
@@ -170,9 +176,9 @@ def triangle_steps(text: str, answer: str) -> list[Step]:
         return [Step("", False)]
     a, b, c = answer[0], answer[1], answer[2]
     return [
-        Step(a + b, _is_edge(edges, a, b)),
-        Step(b + c, _is_edge(edges, b, c)),
-        Step(c + a, _is_edge(edges, c, a)),
+        Step(_pair(a, b), _is_edge(edges, a, b)),
+        Step(_pair(b, c), _is_edge(edges, b, c)),
+        Step(_pair(c, a), _is_edge(edges, c, a)),
     ]
 
 
@@ -216,6 +222,6 @@ def via_steps(text: str, answer: str) -> list[Step]:
         return [Step("", False)]
     s, t = head[0], head[1]
     return [
-        Step(s + answer, _is_edge(edges, s, answer)),
-        Step(answer + t, _is_edge(edges, answer, t)),
+        Step(_pair(s, answer), _is_edge(edges, s, answer)),
+        Step(_pair(answer, t), _is_edge(edges, answer, t)),
     ]

@@ -151,6 +151,8 @@ TASKS: dict[str, Task] = {
             default_difficulty=6,
             easy_difficulty=3,
             max_difficulty=13,
+            # Two-letter words would be single tokens (`bench.tokenizer`), hiding their letters.
+            min_train_difficulty=3,
             description="the one letter two words of d distinct letters share",
         ),
         Task(

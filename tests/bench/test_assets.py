@@ -10,8 +10,10 @@ from softloop.bench import (
     TASKS,
     default_prompt_path,
     formats,
+    get_task,
     reference_model_path,
 )
+from softloop.bench.tokenizer import build_tokenizer
 from softloop.prompts import FrozenLM, SoftPrompt
 from softloop.prompts.errors import SoftloopError
 
@@ -33,18 +35,25 @@ def test_model_loads_with_auto_classes_and_has_the_documented_shape():
         stats["layers"],
         stats["heads"],
     )
-    assert c.vocab_size == len(tok) == 99
+    assert c.vocab_size == len(tok) == len(build_tokenizer()) == 4 + 95 + 26 * 26
     assert sum(p.numel() for p in model.parameters()) < 3_000_000
     assert (path / "model.safetensors").stat().st_size <= 10 * 2**20
     assert (path / "MODEL_CARD.md").is_file()
 
 
-def test_tokenizer_is_per_character_with_bos_first():
+def test_tokenizer_spells_lone_letter_pairs_as_one_token_and_the_rest_by_character():
     tok = AutoTokenizer.from_pretrained(reference_model_path())
-    text = formats.judge_text("pth", "ad;ab cd bc", "acd")
+    text = formats.judge_text("pth", "ad;ab cd bc", "acd") + formats.check_trace(
+        get_task("path").steps("ad;ab cd bc", "acd")
+    )
     ids = tok(text).input_ids
-    assert ids[0] == tok.bos_token_id and len(ids) == 1 + len(text)
+    assert tok.convert_ids_to_tokens(ids) == [
+        "<bos>", "c", "h", "k", " ", "p", "t", "h", ":", "ad", ";", "ab", " ", "cd", " ", "bc",
+        "=", "a", "c", "d", "?", "a", "+", " ", "ac", "-", " ", "cd", "+", " ", "d", "+",
+    ]  # fmt: skip
     assert tok.decode(ids, skip_special_tokens=True) == text
+    # The saved tokenizer is the one the recipe builds.
+    assert tok(text).input_ids == build_tokenizer()(text).input_ids
     assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
     # The judge's marks are single tokens of their own.
     y, n = tok.convert_tokens_to_ids([formats.PASS_MARK, formats.FAIL_MARK])

@@ -84,6 +84,26 @@ def test_steps_are_the_local_checks_the_docs_describe():
     assert get_task("diff").check("3;7249", "74") and not get_task("diff").check("3;7249", "7")
 
 
+@settings(max_examples=100, deadline=None)
+@given(name=st.sampled_from(["path", "triangle", "via"]), seed=st.integers(0, 2**32))
+def test_edges_and_pair_claims_are_written_in_alphabetical_order(name, seed):
+    # An edge and a claim about the same two nodes must be the same token to the tokenizer.
+    task = get_task(name)
+    rng = random.Random(seed)
+    x, y = task.generate(rng, task.default_difficulty)
+    edges = x.partition(";")[2] if ";" in x else x
+    assert all(e[0] < e[1] for e in edges.split())
+    for answer in (y, y[::-1], corrupt(rng, task, x, y)):
+        pairs = [s for s in task.steps(x, answer) if len(s.claim) == 2]
+        assert all(s.claim[0] <= s.claim[1] for s in pairs)
+        assert all(s.ok == (s.claim in edges.split()) for s in pairs)
+
+
+def test_a_walk_backwards_claims_the_same_edges():
+    path = get_task("path")
+    assert [s.claim for s in path.steps("da;ab bd cd", "dba")] == ["d", "bd", "ab", "a"]
+
+
 def test_graphs_parse_both_edge_orientations():
     head, edges, nodes = parse("ad;ba cd")
     assert head == "ad" and frozenset("ab") in edges and nodes == set("abcd")
