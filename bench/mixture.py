@@ -1,5 +1,10 @@
 """The pre-training data mixture: solve, judge and revise examples as (query, target) text pairs.
 
+A small share of examples spell node pairs out (`spl:ad bc=` -> `adbc`). The tokenizer makes
+each lone pair of letters one token (`bench.tokenizer`), and a solver can only walk a graph once
+it knows which two nodes each edge token joins: these examples say so directly, where the tasks
+say it only through their answers.
+
 Wrong answers come from two sources. Synthetic edits of a right answer (a swapped, dropped,
 doubled or changed character) are cheap and cover every task from step one. The model's *own*
 outputs (`OwnOutputs`, sampled on train-split inputs and labelled by the oracle) are the mistakes
@@ -12,6 +17,7 @@ Every input is drawn from the train split only; difficulties are drawn uniformly
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass, field
 
 from softloop.bench import formats
@@ -88,15 +94,27 @@ class Mixture:
     judge_own: float = 0.0  # of judge examples, the fraction whose answer is the model's own
     revise_own: float = 0.0  # of revise examples, the fraction fixing the model's own mistake
     judge_right: float = 0.5  # of judge examples, the fraction whose answer is right
+    spell: float = 0.0  # of ALL examples, the fraction spelling pairs (the rest: as above)
 
 
-PHASE1 = Mixture(solve=0.4, judge=0.4, revise=0.2)
-PHASE2 = Mixture(solve=0.35, judge=0.45, revise=0.2, judge_own=0.6, revise_own=0.7)
+PHASE1 = Mixture(solve=0.4, judge=0.4, revise=0.2, spell=0.1)
+PHASE2 = Mixture(solve=0.35, judge=0.45, revise=0.2, judge_own=0.6, revise_own=0.7, spell=0.05)
 # Phase 3 judges almost only the model's own answers, drawn around the default difficulties.
 PHASE3 = Mixture(solve=0.3, judge=0.5, revise=0.2, judge_own=0.9, revise_own=0.7)
 
+SPELL_INSTRUCTION = "spl"
+
+
+def spell_example(rng: random.Random) -> Example:
+    """`spl:qd bc=` -> `qdbc`: two to eight pairs of distinct letters, in either order, written
+    back as letters. Never fewer than two: a lone pair in the target would be one token again."""
+    pairs = ["".join(rng.sample(string.ascii_lowercase, 2)) for _ in range(rng.randint(2, 8))]
+    return formats.solve_text(SPELL_INSTRUCTION, " ".join(pairs)), "".join(pairs)
+
 
 def sample_example(rng: random.Random, mix: Mixture, own: OwnOutputs | None = None) -> Example:
+    if mix.spell and rng.random() < mix.spell:
+        return spell_example(rng)
     task = rng.choice(list(TASKS.values()))
     instr = task.instruction
     r = rng.random()

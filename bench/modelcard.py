@@ -63,15 +63,17 @@ def evaluate_model(model, tok, n: int) -> dict:
 
 _CARD = """# softloop reference base model
 
-A character-level Llama pre-trained from scratch by `python -m softloop.bench.pretrain` on the
+A small Llama pre-trained from scratch by `python -m softloop.bench.pretrain` on the
 reference tasks (`bench/tasks.py`) in the text formats of `bench/formats.py`. It exists so that
 softloop runs offline; it is not a general language model.
 
 ## Model
 - Llama, hidden {hidden}, {layers} layers, {heads} heads, MLP {mlp}, tied embeddings,
-  {parameters:,} parameters, float32 safetensors.
-- Tokenizer: one token per printable ASCII character plus `<pad>` 0, `<bos>` 1, `<eos>` 2,
-  `<unk>` 3; `<bos>` is prepended to every sequence, generation stops at `<eos>`.
+  {parameters:,} parameters, float32 safetensors; initial weights drawn with std {init_range}.
+- Tokenizer (`bench/tokenizer.py`): one token per printable ASCII character, one per lone pair
+  of lowercase letters (an edge `bd`, a claim, a hint's pair; not inside longer words), plus
+  `<pad>` 0, `<bos>` 1, `<eos>` 2, `<unk>` 3; `<bos>` is prepended to every sequence, generation
+  stops at `<eos>`.
 - Load: `AutoModelForCausalLM.from_pretrained(path)`, `AutoTokenizer.from_pretrained(path)`.
 
 ## Data mixture
@@ -85,6 +87,10 @@ on), difficulty d drawn uniformly from the task's lowest training difficulty to 
 | {p1.judge:.0%} | {p2.judge:.0%} | {p3.judge:.0%} |
 | revise (10 % keep) | `fix pth:ad;ab bd=acd!no ac>` → `abd` \
 | {p1.revise:.0%} | {p2.revise:.0%} | {p3.revise:.0%} |
+
+Solve, judge and revise share what spelling leaves: spell `spl:ad cb=` → `adcb` (pairs of
+letters, which the tokenizer makes single tokens, written back as letters) takes {p1.spell:.0%}
+of phase 1, {p2.spell:.0%} of phase 2 and {p3.spell:.0%} of phase 3.
 
 Phase 1 makes wrong answers by synthetic edits of the right one. At {own_at_pct} of training the
 model answers {own_inputs} fresh train inputs per task, greedy and sampled at T = {temps}; the
@@ -133,7 +139,8 @@ def write_card(out: Path, stats: dict) -> None:
     cfg, ev = stats["config"], stats["eval"]
     acc = {t: {int(d): a for d, a in v.items()} for t, v in ev["solve_acc"].items()}
     text = _CARD.format(
-        **{k: v for k, v in cfg.items() if k != "threads"},
+        **{k: v for k, v in cfg.items() if k not in ("threads", "init_range")},
+        init_range=cfg.get("init_range", 0.02),  # older stats predate the setting
         parameters=stats["parameters"],
         p1=PHASE1,
         p2=PHASE2,

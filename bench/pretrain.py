@@ -1,7 +1,7 @@
 """Pre-train the reference base model: `python -m softloop.bench.pretrain [--steps N] [--out DIR]`.
 
-A character-level Llama learns three text-instructed abilities on the reference tasks (formats
-in `bench.formats`, data in `bench.mixture`):
+A small Llama (tokenizer: `bench.tokenizer`) learns three text-instructed abilities on the
+reference tasks (formats in `bench.formats`, data in `bench.mixture`):
 
 1. phase 1 — solve, judge and revise with wrong answers made by synthetic edits;
 2. own outputs — the phase-1 model answers train-split inputs (greedy and sampled at temperature
@@ -37,18 +37,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from softloop.bench import formats, mixture
 from softloop.bench.decode import complete
 from softloop.bench.modelcard import evaluate_model, write_card
 from softloop.bench.tasks import TASKS
-from softloop.bench.tokenizer import build_tokenizer
+from softloop.bench.tokenizer import PAIRS, build_tokenizer
+
+PAIR_INITS = ("letters", "random")
 
 
 @dataclass
 class PretrainConfig:
-    steps: int = 16000  # the recipe's budget: about two hours on one CPU core
+    steps: int = 8000  # with phase 3, under an hour on one CPU core
     batch_size: int = 64  # larger batches cost proportionally more on 2 cores, for little gain
     lr: float = 3e-3  # small models tolerate a high peak lr; one-cycle cosine down to 1 %
     warmup: float = 0.02  # fraction of steps of linear warm-up
@@ -59,8 +61,13 @@ class PretrainConfig:
     layers: int = 4
     heads: int = 4
     mlp: int = 384
-    # Standard deviation of the initial weights (transformers' default 0.02; the shipped model).
-    init_range: float = 0.02
+    # Standard deviation of the initial weights. Five times transformers' default 0.02: at 0.02
+    # the judge's lookups (is this pair an edge?) stay at chance for thousands of steps, at 0.1
+    # they are learned in about a thousand (`bench.lookup_probe`).
+    init_range: float = 0.1
+    # A pair token's first embedding: "letters" builds it from its two letters' embeddings
+    # (`compose_pair_embeddings`), "random" draws it like any other row.
+    pair_init: str = "letters"
     # Own outputs are sampled several times: the judge must learn the model's current mistakes,
     # and they move as it learns to solve.
     own_at: tuple[float, ...] = (0.2, 0.35, 0.5, 0.65, 0.8)
@@ -91,6 +98,10 @@ class PretrainConfig:
                 f"focus_steps must be >= 0 and focus_resample_every >= 1, got "
                 f"{self.focus_steps}, {self.focus_resample_every}"
             )
+        if self.pair_init not in PAIR_INITS:
+            raise ValueError(
+                f"pair_init must be one of {', '.join(PAIR_INITS)}, got {self.pair_init!r}"
+            )
         if not self.init_range > 0:
             raise ValueError(f"init_range must be a positive std, got {self.init_range}")
         if not all(0 < f < 1 for f in self.own_at):
@@ -115,6 +126,28 @@ def build_model(cfg: PretrainConfig, vocab_size: int) -> LlamaForCausalLM:
     return LlamaForCausalLM(config)
 
 
+def compose_pair_embeddings(
+    model: LlamaForCausalLM, tok: PreTrainedTokenizerFast, seed: int
+) -> None:
+    """Start every pair token's embedding as its letters': `(e[a] + e[b] @ R) / sqrt(2)`.
+
+    `R` is a random rotation that marks the second letter, so `ab` and `ba` differ. A pair
+    token drawn at random holds nothing of its letters, and the model must learn 676 of them
+    from the tasks before a solver can walk a graph; built from its letters, a pair starts out
+    reading as those letters, and training refines it. The global random state is left alone.
+    """
+    emb = model.get_input_embeddings().weight
+    assert isinstance(emb, torch.Tensor)
+    width = int(emb.shape[1])
+    g = torch.Generator().manual_seed(seed)
+    rotation, _ = torch.linalg.qr(torch.randn(width, width, generator=g))
+    pair_ids = tok.convert_tokens_to_ids(list(PAIRS))
+    first = tok.convert_tokens_to_ids([p[0] for p in PAIRS])
+    second = tok.convert_tokens_to_ids([p[1] for p in PAIRS])
+    with torch.no_grad():
+        emb[pair_ids] = (emb[first] + emb[second] @ rotation) / math.sqrt(2)
+
+
 # A judge learns its whole trace: copying each claim out of the answer is what teaches it to find
 # the letters a mark must look up (with its marks alone it learned to check far more slowly). A
 # failing mark weighs more because most steps of most answers hold, and a judge that always says
@@ -122,22 +155,27 @@ def build_model(cfg: PretrainConfig, vocab_size: int) -> LlamaForCausalLM:
 FAIL_WEIGHT = 2.0
 
 
-def encode_batch(examples: list[mixture.Example], vocab: dict[str, int]):
+def encode_batch(examples: list[mixture.Example], tok: PreTrainedTokenizerFast):
     """Right-padded (input_ids, labels, weights): loss on the target and EOS, a judge's failing
     marks weighted up.
 
-    No attention mask is needed: padding sits after every real token and attention is causal.
+    Query and target are tokenized apart, as a critic and a decoder meet them: the target starts
+    where the model starts writing. No attention mask is needed: padding sits after every real
+    token and attention is causal.
     """
-    bos, eos, pad, unk = vocab["<bos>"], vocab["<eos>"], vocab["<pad>"], vocab["<unk>"]
+    bos, eos, pad = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
+    fail = tok.convert_tokens_to_ids(formats.FAIL_MARK)
+    queries = tok([q for q, _ in examples], add_special_tokens=False)["input_ids"]
+    targets = tok([t for _, t in examples], add_special_tokens=False)["input_ids"]
     rows, labels, weights = [], [], []
-    for q, t in examples:
-        qi = [bos] + [vocab.get(c, unk) for c in q]
-        ti = [vocab.get(c, unk) for c in t] + [eos]
+    for (q, _), q_ids, t_ids in zip(examples, queries, targets, strict=True):
+        qi = [bos, *q_ids]
+        ti = [*t_ids, eos]
         w = [1.0] * len(ti)
         if q.startswith(formats.CRITIQUE_INSTRUCTION):
-            w = [FAIL_WEIGHT if c == formats.FAIL_MARK else 1.0 for c in t] + [1.0]
+            w = [FAIL_WEIGHT if i == fail else 1.0 for i in t_ids] + [1.0]
         rows.append(qi + ti)
-        target = [tok if wt else -100 for tok, wt in zip(ti, w, strict=True)]
+        target = [i if wt else -100 for i, wt in zip(ti, w, strict=True)]
         labels.append([-100] * len(qi) + target)
         weights.append([0.0] * len(qi) + w)
     T = max(map(len, rows))
@@ -202,7 +240,6 @@ def focus(model, tok, cfg: PretrainConfig, progress: bool = True) -> dict:
     """Phase 3: `cfg.focus_steps` steps of `mixture.PHASE3` on the model's own answers."""
     torch.manual_seed(cfg.seed + 3)
     rng = random.Random(cfg.seed + 3)
-    vocab = tok.get_vocab()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.focus_lr, weight_decay=cfg.weight_decay)
     losses: list[float] = []
     rounds: list[dict] = []
@@ -224,7 +261,7 @@ def focus(model, tok, cfg: PretrainConfig, progress: bool = True) -> dict:
             queue = _bucketed(rng, mixture.PHASE3, own, cfg)
         p = step / max(1, cfg.focus_steps)
         lr = cfg.focus_lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
-        losses.append(_step(model, opt, queue.pop(), vocab, lr))
+        losses.append(_step(model, opt, queue.pop(), tok, lr))
         if progress and (step + 1) % cfg.log_every == 0:
             _report("phase 3 step", step + 1, cfg.focus_steps, losses, cfg.log_every, t0)
     return {
@@ -235,9 +272,11 @@ def focus(model, tok, cfg: PretrainConfig, progress: bool = True) -> dict:
     }
 
 
-def _step(model, opt, batch: list[mixture.Example], vocab: dict[str, int], lr: float) -> float:
+def _step(
+    model, opt, batch: list[mixture.Example], tok: PreTrainedTokenizerFast, lr: float
+) -> float:
     """One optimizer step on `batch` at learning rate `lr`; the batch's loss."""
-    ids, lab, wts = encode_batch(batch, vocab)
+    ids, lab, wts = encode_batch(batch, tok)
     for g in opt.param_groups:
         g["lr"] = lr
     loss = weighted_loss(model(input_ids=ids).logits, lab, wts)
@@ -285,8 +324,9 @@ def pretrain(cfg: PretrainConfig, out: Path, progress: bool = True) -> dict:
     torch.set_num_threads(cfg.threads)
     rng = random.Random(cfg.seed)
     tok = build_tokenizer()
-    vocab = tok.get_vocab()
-    model = build_model(cfg, len(vocab))
+    model = build_model(cfg, len(tok))
+    if cfg.pair_init == "letters":
+        compose_pair_embeddings(model, tok, cfg.seed)
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     own_steps = {int(f * cfg.steps): i for i, f in enumerate(cfg.own_at)}
@@ -311,7 +351,7 @@ def pretrain(cfg: PretrainConfig, out: Path, progress: bool = True) -> dict:
                 print(f"step {step}: own outputs (right, wrong) {own.counts()}", flush=True)
         if not queue:
             queue = _bucketed(rng, mix, own, cfg)
-        losses.append(_step(model, opt, queue.pop(), vocab, lr_at(step, cfg)))
+        losses.append(_step(model, opt, queue.pop(), tok, lr_at(step, cfg)))
         done = step + 1
         if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
             _snapshot(model, tok, out / "checkpoint", done)
@@ -377,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="python -m softloop.bench.pretrain", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 16000)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 8000)")
     ap.add_argument(
         "--out", type=Path, default=None, help="output folder (default: the shipped model)"
     )
@@ -395,9 +435,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--focus-steps", type=int, default=None, help="phase 3 steps (default 3000)")
     ap.add_argument(
-        "--init-range", type=float, default=None, help="initial weights' std (default 0.02)"
+        "--init-range", type=float, default=None, help="initial weights' std (default 0.1)"
+    )
+    ap.add_argument(
+        "--pair-init",
+        choices=PAIR_INITS,
+        default=None,
+        help="pair tokens' first embeddings: built from their letters (default) or random",
     )
     args = ap.parse_args(argv)
+    if args.pair_init is not None and (args.card or args.src is not None):
+        raise SystemExit(
+            "error: --pair-init sets how a new model's weights start; --card and --from use a "
+            "saved model's weights, so leave it out"
+        )
     if args.init_range is not None and (args.card or args.src is not None):
         raise SystemExit(
             "error: --init-range sets how a new model's weights start; --card and --from use a "
@@ -439,6 +490,7 @@ def main(argv: list[str] | None = None) -> None:
             "steps": args.steps,
             "focus_steps": args.focus_steps,
             "init_range": args.init_range,
+            "pair_init": args.pair_init,
         }
         try:
             cfg = PretrainConfig(

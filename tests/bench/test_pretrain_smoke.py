@@ -45,7 +45,13 @@ def test_from_a_folder_without_stats_is_refused_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "args", [["--init-range", "0"], ["--steps", "0"], ["--init-range", "0.1", "--from", "."]]
+    "args",
+    [
+        ["--init-range", "0"],
+        ["--steps", "0"],
+        ["--init-range", "0.1", "--from", "."],
+        ["--pair-init", "random", "--card"],
+    ],
 )
 def test_a_bad_setting_is_refused_in_one_line_before_any_work(tmp_path, args):
     with pytest.raises(SystemExit) as exit_info:
@@ -53,3 +59,50 @@ def test_a_bad_setting_is_refused_in_one_line_before_any_work(tmp_path, args):
     message = str(exit_info.value)
     assert message.startswith("error: ") and "\n" not in message
     assert not (tmp_path / "out").exists()
+
+
+def test_training_reads_the_tokens_the_model_meets_when_used():
+    # The recipe must see pair tokens exactly where the tokenizer puts them: a model trained on
+    # one spelling and used with another learns nothing of use.
+    import random
+
+    from softloop.bench import mixture
+    from softloop.bench.pretrain import encode_batch
+    from softloop.bench.tokenizer import PAIRS, build_tokenizer
+
+    tok = build_tokenizer()
+    rng = random.Random(0)
+    examples = [mixture.sample_example(rng, mixture.PHASE1) for _ in range(64)]
+    ids, labels, _ = encode_batch(examples, tok)
+    for (q, t), row, lab in zip(examples, ids.tolist(), labels.tolist(), strict=True):
+        want = tok(q + t)["input_ids"] + [tok.eos_token_id]
+        assert row[: len(want)] == want
+        assert [x for x in lab if x != -100] == tok(t, add_special_tokens=False)["input_ids"] + [
+            tok.eos_token_id
+        ]
+    pair_ids = set(tok.convert_tokens_to_ids(list(PAIRS)))
+    assert pair_ids & set(ids.flatten().tolist())  # the batch holds pair tokens at all
+
+
+def test_a_pair_token_starts_out_as_its_two_letters_in_order():
+    import torch
+
+    from softloop.bench.pretrain import PretrainConfig, build_model, compose_pair_embeddings
+    from softloop.bench.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    model = build_model(PretrainConfig(init_range=0.1, hidden=32, mlp=64, layers=1), len(tok))
+    emb = model.get_input_embeddings().weight
+    before = emb.detach().clone()
+    state = torch.random.get_rng_state()
+    compose_pair_embeddings(model, tok, seed=0)
+    assert torch.equal(state, torch.random.get_rng_state())
+    ab, ba, a, b, c = tok.convert_tokens_to_ids(["ab", "ba", "a", "b", "c"])
+
+    def cos(u: int, v: int) -> float:
+        return torch.cosine_similarity(emb[u], before[v], dim=0).item()
+
+    assert cos(ab, a) > 0.4 and abs(cos(ab, c)) < 0.4  # `ab` holds a, not c
+    assert cos(ba, b) > 0.4  # and `ba` starts with b
+    assert torch.equal(emb[a], before[a])  # letters and other rows untouched
+    assert not torch.allclose(emb[ab], emb[ba])  # the order of the letters shows
