@@ -93,7 +93,7 @@ MODEL_SHAPES: dict[str, dict[str, Any]] = {
         "num_key_value_heads": 12,
     },
     "llama-tiny": {
-        "vocab_size": 128,
+        "vocab_size": 1024,  # room for every id of the reference tokenizer
         "hidden_size": 64,
         "intermediate_size": 128,
         "num_hidden_layers": 2,
