@@ -96,6 +96,7 @@ def run(
     writes: str = "sync",
     split: str = "test",
     switch_margin: float | None = None,
+    min_verifier_auc: float | None = None,
 ) -> dict:
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,6 +109,8 @@ def run(
         config = LoopConfig(max_rounds=max_rounds, seed=seed)
         if switch_margin is not None:
             config = config.model_copy(update={"switch_margin": switch_margin})
+        if min_verifier_auc is not None:
+            config = config.model_copy(update={"min_verifier_auc": min_verifier_auc})
         if critic == "critique":
             config = config.model_copy(update={"confidence_threshold": None})
         exact = None  # None: the loop's default critic (`agent.graph.nodes.learned_critic`)
@@ -193,6 +196,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="LoopConfig.switch_margin for this run (default: the loop's own)",
     )
+    parser.add_argument(
+        "--min-verifier-auc",
+        type=float,
+        default=None,
+        help="LoopConfig.min_verifier_auc for this run (default: the loop's own)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     report = run(
@@ -204,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         writes=args.writes,
         split=args.split,
         switch_margin=args.switch_margin,
+        min_verifier_auc=args.min_verifier_auc,
     )
     if args.json:
         print(json.dumps(report, indent=2))

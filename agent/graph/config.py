@@ -62,10 +62,10 @@ class LoopConfig(BaseModel):
     )
     # Where confidence and the critique prompt judge first attempts together, the critique
     # prompt alone judges revisions if its recorded AUC on the task's dev answers reaches this
-    # (chosen on the reference world's dev split: a judge below it passed more wrong revisions
-    # than right ones). None: revisions are judged like first attempts.
+    # (chosen on the reference world's dev split: a judge below it picked revisions that broke
+    # about as many right answers as they fixed). None: revisions are judged like first attempts.
     min_verifier_auc: float | None = Field(
-        default=0.7,
+        default=0.9,
         ge=0.0,
         le=1.0,
         description="Recorded critique AUC on a task at which it alone judges its revisions.",

@@ -163,7 +163,7 @@ def test_a_revision_both_prompts_find_far_likelier_replaces_the_first_attempt(
         assert _fallback(state, deps) == (state.attempts[0], "attempt 1: the critic's best score")
 
 
-@pytest.mark.parametrize(("auc", "judges_alone"), [(0.8, True), (0.6, False)])
+@pytest.mark.parametrize(("auc", "judges_alone"), [(0.95, True), (0.8, False)])
 def test_a_critique_prompt_that_checks_the_task_well_judges_its_revisions_alone(
     lm, free_prompts, auc, judges_alone
 ) -> None:
@@ -175,7 +175,7 @@ def test_a_critique_prompt_that_checks_the_task_well_judges_its_revisions_alone(
         **{
             f"joint_weight:{task}": 0.2,
             f"joint_threshold:{task}": 0.3,
-            f"joint_auc:{task}": 0.8,
+            f"joint_auc:{task}": 0.97,  # the pair ranks best: it judges first attempts
             f"critic_auc:{task}": auc,
             f"critic_threshold:{task}": 0.45,
         },
