@@ -22,7 +22,7 @@ against a plain greedy reference (`bench.greedy_reference`); softloop runs PEFT'
 - loop_concurrency: 16 concurrent loop runs sharing forward passes (`MicroBatchLM`) over one at a
   time, on the reference world (`bench.perf_loop`).
 
-Models: `reference`, the embedded char-level Llama, and `llama-768`, a 12-layer, 768-wide
+Models: `reference`, the embedded reference Llama, and `llama-768`, a 12-layer, 768-wide
 Llama with random weights and a 32k vocabulary on the same tokenizer (`--configs`). The first
 model gets `--reps` repetitions and the others `--big-reps`, fewer training steps, and PEFT as
 shipped one request at a time only with `--unrepaired-everywhere`: one repetition of the large

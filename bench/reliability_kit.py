@@ -80,7 +80,7 @@ class ScenarioResult(BaseModel):
 
 
 def tiny_model(directory: Path, seed: int = 0) -> Path:
-    """A random 1-layer Llama and its character tokenizer, saved as a user's model is."""
+    """A random 1-layer Llama and the reference tokenizer, saved as a user's model is."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from softloop.bench.tokenizer import build_tokenizer
