@@ -8,9 +8,11 @@ pairs real edges and half near misses. It prints held-out accuracy as training g
 shape, initialisation and learning rate at which lookups are learned can be found in minutes
 before a pre-training run is spent on them.
 
-`--pairs` spells every two-letter group (an edge, the asked pair) as one token of its own and
-writes edges in sorted order, so that the check is finding the same token earlier in the input
-(`--unsorted`: in either order, as the tasks draw them, so `ab` must be found as `ab` or `ba`).
+Edges and the asked pair are written in either order (`ab` or `ba`), as the reference tasks drew
+them before `bench.tokenizer` had pair tokens. `--pairs` spells every two-letter group (an edge,
+the asked pair) as one token of its own and writes edges in sorted order, as the tasks do now, so
+that the check is finding the same token earlier in the input (`--unsorted`: pair tokens, either
+order, so `ab` must be found as `ab` or `ba`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import argparse
 import math
 import random
 import re
-import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +30,9 @@ import torch
 from softloop.bench import graphs
 from softloop.bench.pretrain import PretrainConfig, build_model
 from softloop.bench.tasks import get_task
-from softloop.bench.tokenizer import CHARS
+from softloop.bench.tokenizer import CHARS, PAIRS, SPLIT
 
-_LETTERS = string.ascii_lowercase
-_PAIR = re.compile(r"(?<![a-z])[a-z]{2}(?![a-z])|.", re.S)
+_PAIR = re.compile(SPLIT, re.S)
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,8 @@ def vocabulary(pairs: bool) -> dict[str, int]:
     for c in CHARS:
         vocab[c] = len(vocab)
     if pairs:
-        for a in _LETTERS:
-            for b in _LETTERS:
-                vocab[a + b] = len(vocab)
+        for p in PAIRS:
+            vocab[p] = len(vocab)
     return vocab
 
 
@@ -91,9 +90,8 @@ def example(rng: random.Random, cfg: ProbeConfig) -> tuple[str, bool]:
             if not near:
                 continue
             pair = list(rng.choice(near))
-        if cfg.pairs and cfg.sort_pairs:
-            text = " ".join("".join(sorted(e)) for e in text.split())
-        else:
+        if not (cfg.pairs and cfg.sort_pairs):  # the graph is drawn sorted: unsort it
+            text = " ".join(e if rng.random() < 0.5 else e[::-1] for e in text.split())
             rng.shuffle(pair)
         return f"chk {text}?{''.join(pair)}", is_edge
 
@@ -169,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--unsorted",
         action="store_true",
-        help="with --pairs: edges and the asked pair in either order, as the tasks draw them",
+        help="with --pairs: edges and the asked pair in either order, not sorted",
     )
     ap.add_argument("--seed", type=int, default=defaults.seed)
     args = ap.parse_args(argv)

@@ -37,3 +37,15 @@ def test_a_short_run_reports_held_out_accuracy() -> None:
     curve = run(cfg, log=lambda _: None)
     assert [s for s, _ in curve] == [2, 4]
     assert all(0.0 <= acc <= 1.0 for _, acc in curve)
+
+
+def test_without_sorted_pairs_edges_come_in_either_order() -> None:
+    # The reference tasks now write edges sorted; the probe's other spellings must not.
+    for cfg in (ProbeConfig(), ProbeConfig(pairs=True, sort_pairs=False)):
+        rng = random.Random(2)
+        edges = [
+            e
+            for _ in range(30)
+            for e in example(rng, cfg)[0].removeprefix("chk ").partition("?")[0].split()
+        ]
+        assert any(e[0] < e[1] for e in edges) and any(e[0] > e[1] for e in edges)
