@@ -50,7 +50,7 @@ PAIR_INITS = ("letters", "random")
 
 @dataclass
 class PretrainConfig:
-    steps: int = 8000  # with phase 3, under an hour on one CPU core
+    steps: int = 8000  # phases 1 and 2; phase 3 adds `focus_steps`
     batch_size: int = 64  # larger batches cost proportionally more on 2 cores, for little gain
     lr: float = 3e-3  # small models tolerate a high peak lr; one-cycle cosine down to 1 %
     warmup: float = 0.02  # fraction of steps of linear warm-up
@@ -61,9 +61,9 @@ class PretrainConfig:
     layers: int = 4
     heads: int = 4
     mlp: int = 384
-    # Standard deviation of the initial weights. Five times transformers' default 0.02: at 0.02
-    # the judge's lookups (is this pair an edge?) stay at chance for thousands of steps, at 0.1
-    # they are learned in about a thousand (`bench.lookup_probe`).
+    # Standard deviation of the initial weights, five times transformers' default 0.02: at 0.02
+    # the judge's lookups (is this pair an edge?) stay at chance far longer (`bench.lookup_probe`
+    # measures it).
     init_range: float = 0.1
     # A pair token's first embedding: "letters" builds it from its two letters' embeddings
     # (`compose_pair_embeddings`), "random" draws it like any other row.
@@ -444,16 +444,13 @@ def main(argv: list[str] | None = None) -> None:
         help="pair tokens' first embeddings: built from their letters (default) or random",
     )
     args = ap.parse_args(argv)
-    if args.pair_init is not None and (args.card or args.src is not None):
-        raise SystemExit(
-            "error: --pair-init sets how a new model's weights start; --card and --from use a "
-            "saved model's weights, so leave it out"
-        )
-    if args.init_range is not None and (args.card or args.src is not None):
-        raise SystemExit(
-            "error: --init-range sets how a new model's weights start; --card and --from use a "
-            "saved model's weights, so leave it out"
-        )
+    new_weights = {"--init-range": args.init_range, "--pair-init": args.pair_init}
+    for flag in (f for f, v in new_weights.items() if v is not None):
+        if args.card or args.src is not None:
+            raise SystemExit(
+                f"error: {flag} sets how a new model's weights start; --card and --from use a "
+                "saved model's weights, so leave it out"
+            )
     if args.card:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
