@@ -8,11 +8,11 @@ pairs real edges and half near misses. It prints held-out accuracy as training g
 shape, initialisation and learning rate at which lookups are learned can be found in minutes
 before a pre-training run is spent on them.
 
-Edges and the asked pair are written in either order (`ab` or `ba`), as the reference tasks drew
-them before `bench.tokenizer` had pair tokens. `--pairs` spells every two-letter group (an edge,
-the asked pair) as one token of its own and writes edges in sorted order, as the tasks do now, so
-that the check is finding the same token earlier in the input (`--unsorted`: pair tokens, either
-order, so `ab` must be found as `ab` or `ba`).
+By default every character is a token and edges and the asked pair are written in either order
+(`ab` or `ba`). `--pairs` spells every two-letter group (an edge, the asked pair) as one token of
+its own and writes edges in sorted order, as the reference tasks do, so that the check is finding
+the same token earlier in the input (`--unsorted`: pair tokens, either order, so `ab` must be
+found as `ab` or `ba`).
 """
 
 from __future__ import annotations

@@ -445,12 +445,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     new_weights = {"--init-range": args.init_range, "--pair-init": args.pair_init}
-    for flag in (f for f, v in new_weights.items() if v is not None):
-        if args.card or args.src is not None:
-            raise SystemExit(
-                f"error: {flag} sets how a new model's weights start; --card and --from use a "
-                "saved model's weights, so leave it out"
-            )
+    fresh = [flag for flag, value in new_weights.items() if value is not None]
+    if fresh and (args.card or args.src is not None):
+        raise SystemExit(
+            f"error: {fresh[0]} sets how a new model's weights start; --card and --from use a "
+            "saved model's weights, so leave it out"
+        )
     if args.card:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

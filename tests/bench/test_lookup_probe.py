@@ -40,7 +40,7 @@ def test_a_short_run_reports_held_out_accuracy() -> None:
 
 
 def test_without_sorted_pairs_edges_come_in_either_order() -> None:
-    # The reference tasks now write edges sorted; the probe's other spellings must not.
+    # The reference tasks write edges sorted; the probe's other spellings must not.
     for cfg in (ProbeConfig(), ProbeConfig(pairs=True, sort_pairs=False)):
         rng = random.Random(2)
         edges = [
