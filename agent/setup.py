@@ -4,7 +4,7 @@ The CLI, the demo and the benchmarks all start from `open_setup(...)`:
 
     setup = open_setup(world=world)             # a world's own model and prompts
     setup = open_setup("./my-model", db_url)    # any Hugging Face causal LM
-    final = setup.graph().invoke({"task": "path", "input": "ad;ab bc cd"})
+    final = setup.graph().invoke({"task": "path", "input": "a d;ab bc cd"})
     setup.refiner().refine_once()
 
 On a world's model (`model=None` with a `World`), the world's shipped prompts are registered as

@@ -5,8 +5,8 @@ Shared by the default-prompt trainer (`bench.train_prompts`) and the benchmark
 computed the same way.
 
 Three ways to ask the model to solve a task:
-- `text`: the pre-training instruction, `pth:ad;ab bd=`;
-- `none`: no instruction, `ad;ab bd=`;
+- `text`: the pre-training instruction, `pth:a d;ab bd=`;
+- `none`: no instruction, `a d;ab bd=`;
 - `soft`: the task soft prompt with template `{input}=`.
 
 The critic's score is the probability that every step of an answer holds, read off the passing

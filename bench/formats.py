@@ -46,17 +46,17 @@ REVISE_INSTRUCTION = "fix "
 
 
 def solve_text(instr: str, input: str) -> str:
-    """`pth:ad;ab bd=` — the text-instructed solve query."""
+    """`pth:a d;ab bd=` — the text-instructed solve query."""
     return f"{instr}:{input}="
 
 
 def case_text(instr: str, input: str, answer: str) -> str:
-    """`pth:ad;ab bd=abd` — a task, input and proposed answer: what the critique prompt reads."""
+    """`pth:a d;ab bd=abd` — a task, input and proposed answer: what the critique prompt reads."""
     return f"{instr}:{input}={answer}"
 
 
 def judge_text(instr: str, input: str, answer: str) -> str:
-    """`chk pth:ad;ab bd=abd?` — the text-instructed judge query."""
+    """`chk pth:a d;ab bd=abd?` — the text-instructed judge query."""
     return f"{CRITIQUE_INSTRUCTION}{case_text(instr, input, answer)}?"
 
 
@@ -71,10 +71,10 @@ def passing_trace(claims: Sequence[str]) -> str:
 
 
 def revise_case_text(instr: str, input: str, answer: str, feedback: str) -> str:
-    """`pth:ad;ab bd=acd!no ac` — what the revise prompt reads."""
+    """`pth:a d;ab bd=acd!no ac` — what the revise prompt reads."""
     return f"{case_text(instr, input, answer)}!{feedback}"
 
 
 def revise_text(instr: str, input: str, answer: str, feedback: str) -> str:
-    """`fix pth:ad;ab bd=acd!no ac>` — the text-instructed revise query."""
+    """`fix pth:a d;ab bd=acd!no ac>` — the text-instructed revise query."""
     return f"{REVISE_INSTRUCTION}{revise_case_text(instr, input, answer, feedback)}>"

@@ -1,7 +1,8 @@
 """Graph tasks of the reference world: finding is a search, checking is a few local lookups.
 
 A graph is written as its edges, each two node letters in alphabetical order, in a shuffled
-list: `ab cd bc`. Some tasks first name two nodes: `ad;ab cd bc` (from `a` to `d`).
+list: `ab cd bc`. Some tasks first name two nodes: `a d;ab cd bc` (from `a` to `d`), or `ad;...`
+where the two play the same part.
 
 Each task's oracle is a list of `Step`s, claims about the answer that can each be checked by
 looking one or two letters up in the edge list ("`bc` is an edge"). A claim that two nodes are
@@ -27,10 +28,11 @@ _NODES = string.ascii_lowercase
 
 
 def parse(text: str) -> tuple[str, set[Edge], set[str]]:
-    """(the named nodes before `;`, the edges, every node an edge touches)."""
+    """(the named nodes before `;`, spaces dropped; the edges; every node an edge touches)."""
     head, sep, body = text.partition(";")
     if not sep:
         head, body = "", text
+    head = head.replace(" ", "")
     edges = {frozenset(e) for e in body.split() if len(e) == 2 and e[0] != e[1]}
     nodes = {n for e in edges for n in e}
     return head, edges, nodes
@@ -93,7 +95,11 @@ def _names_nodes(answer: str) -> bool:
 
 def path_generate(rng: random.Random, n: int) -> tuple[str, str]:
     """n nodes: a random tree plus a few extra edges; from one node to another two or more
-    edges away. The answer is a shortest path."""
+    edges away. The answer is a shortest path.
+
+    The two ends are written as two letters (`a d;`), not as one pair token: the answer's last
+    node is then checked against a letter of the input, as its hops are against edges.
+    """
     n = max(n, 3)
     far: list[tuple[str, str]] = []
     while not far:  # an extra edge can close a small tree into a triangle: draw again
@@ -105,7 +111,7 @@ def path_generate(rng: random.Random, n: int) -> tuple[str, str]:
         adj = _neighbours(edges)
         far = [(s, t) for s in nodes for t, d in _distances(adj, s).items() if d >= 2]
     s, t = rng.choice(far)
-    text = render(s + t, edges, rng)
+    text = render(f"{s} {t}", edges, rng)
     return text, path_solve(text)
 
 
@@ -225,3 +231,37 @@ def via_steps(text: str, answer: str) -> list[Step]:
         Step(_pair(s, answer), _is_edge(edges, s, answer)),
         Step(_pair(answer, t), _is_edge(edges, answer, t)),
     ]
+
+
+# ---------------------------------------------------------------- gap
+
+
+def gap_generate(rng: random.Random, n: int) -> tuple[str, str]:
+    """n nodes, every two joined but for one or two pairs (one where n is 3, so that every node
+    stays in an edge). The answer is a pair that is not an edge, in alphabetical order."""
+    n = max(n, 3)
+    nodes = rng.sample(_NODES, n)
+    every = [frozenset((u, v)) for i, u in enumerate(nodes) for v in nodes[i + 1 :]]
+    missing = rng.sample(every, 1 if n == 3 else rng.randint(1, 2))
+    edges = set(every) - set(missing)
+    return render("", edges, rng), _pair(*rng.choice(missing))
+
+
+def gap_solve(text: str) -> str:
+    """The alphabetically first pair of nodes that is not an edge."""
+    _, edges, nodes = parse(text)
+    order = sorted(nodes)
+    for i, u in enumerate(order):
+        for v in order[i + 1 :]:
+            if frozenset((u, v)) not in edges:
+                return u + v
+    return ""
+
+
+def gap_steps(text: str, answer: str) -> list[Step]:
+    """Two nodes of the graph, not joined by an edge."""
+    _, edges, nodes = parse(text)
+    if len(answer) != 2 or not _names_nodes(answer) or not set(answer) <= nodes:
+        return [Step("", False)]
+    u, v = answer[0], answer[1]
+    return [Step(_pair(u, v), u != v and not _is_edge(edges, u, v))]

@@ -82,10 +82,10 @@ on), difficulty d drawn uniformly from the task's lowest training difficulty to 
 
 | ability | text | phase 1 | phase 2 | phase 3 |
 |---|---|---|---|---|
-| solve | `pth:ad;ab bd=` → `abd` | {p1.solve:.0%} | {p2.solve:.0%} | {p3.solve:.0%} |
-| judge (half right) | `chk pth:ad;ab bd=acd?` → `a+ ac- cd- d+` \
+| solve | `pth:a d;ab bd=` → `abd` | {p1.solve:.0%} | {p2.solve:.0%} | {p3.solve:.0%} |
+| judge (half right) | `chk pth:a d;ab bd=acd?` → `a+ ac- cd- d+` \
 | {p1.judge:.0%} | {p2.judge:.0%} | {p3.judge:.0%} |
-| revise (10 % keep) | `fix pth:ad;ab bd=acd!no ac>` → `abd` \
+| revise (10 % keep) | `fix pth:a d;ab bd=acd!no ac>` → `abd` \
 | {p1.revise:.0%} | {p2.revise:.0%} | {p3.revise:.0%} |
 
 Solve, judge and revise share what spelling leaves: spell `spl:ad cb=` → `adcb` (pairs of

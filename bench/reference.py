@@ -1,8 +1,8 @@
 """Benchmark the shipped task prompts: `python -m softloop.bench.reference [--json] [--n N]`.
 
 Per task, on `n` test-split inputs at the task's default difficulty, greedy, judged by the
-task's oracle: accuracy with the text instruction (`pth:ad;ab bd=`), with no instruction
-(`ad;ab bd=`), and with the shipped soft prompt (template `{input}=`), plus the prompt's size.
+task's oracle: accuracy with the text instruction (`pth:a d;ab bd=`), with no instruction
+(`a d;ab bd=`), and with the shipped soft prompt (template `{input}=`), plus the prompt's size.
 The critics are measured by `python -m softloop.bench.critic`.
 
 `--json` prints `{"tasks": {NAME: {"text_instruction_acc", "no_instruction_acc",

@@ -6,11 +6,11 @@ answer must satisfy (`bench.steps.Step`). The oracle (`check`) is "every step ho
 hint is the first claim that fails (`no bc`): what the base model learns to write when it
 judges, and to act on when it revises.
 
-Every task is a search whose result is easy to check (`bench.graphs`, `bench.pairs`,
-`bench.words`): often many answers are right, finding one needs a computation no single lookup
-gives, and checking one needs only lookups. A small model's judge can then be more reliable than
-its solver, which is when generate → critique → revise pays. Difficulty is one integer per task:
-the number of nodes of a graph, of digits in a list, or of letters in a word.
+Every task is a search whose result is easy to check (`bench.graphs`, `bench.pairs`): often
+many answers are right, finding one needs a computation no single lookup gives, and checking one
+needs only lookups. A small model's judge can then be more reliable than its solver, which is
+when generate → critique → revise pays. Difficulty is one integer per task: the number of nodes
+of a graph or of digits in a list.
 
 Splits are fixed by a hash of the input, not by the order of generation: an input belongs to
 exactly one of train / dev / test whatever the seed, the difficulty or the number asked for, so
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from softloop.bench import graphs, pairs, words
+from softloop.bench import graphs, pairs
 from softloop.bench.steps import Step
 from softloop.prompts.errors import SoftloopError
 
@@ -112,8 +112,8 @@ TASKS: dict[str, Task] = {
             generate=graphs.path_generate,
             solve=graphs.path_solve,
             steps=graphs.path_steps,
-            default_difficulty=4,
-            easy_difficulty=3,
+            default_difficulty=5,
+            easy_difficulty=4,
             max_difficulty=9,
             min_train_difficulty=3,
             description="a walk between the two named nodes of a graph of d nodes",
@@ -143,17 +143,16 @@ TASKS: dict[str, Task] = {
             description="the node joined to both named nodes of a graph of d nodes",
         ),
         Task(
-            name="common",
-            instruction="com",
-            generate=words.common_generate,
-            solve=words.common_solve,
-            steps=words.common_steps,
-            default_difficulty=6,
+            name="gap",
+            instruction="gap",
+            generate=graphs.gap_generate,
+            solve=graphs.gap_solve,
+            steps=graphs.gap_steps,
+            default_difficulty=4,
             easy_difficulty=3,
-            max_difficulty=13,
-            # Two-letter words would be single tokens (`bench.tokenizer`), hiding their letters.
+            max_difficulty=9,
             min_train_difficulty=3,
-            description="the one letter two words of d distinct letters share",
+            description="two nodes not joined in a graph of d nodes where nearly all are",
         ),
         Task(
             name="sum",

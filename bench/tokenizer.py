@@ -2,7 +2,7 @@
 
 One token per printable ASCII character (95), four specials, and one token per pair of lowercase
 letters (676) where the pair stands alone: two letters with no letter on either side (`ab` in
-`pth:ad;ab bd=`, but not in `abd`). An edge of a graph, a claim that two nodes are joined and
+`pth:a d;ab bd=`, but not in `abd`). An edge of a graph, a claim that two nodes are joined and
 the pair a hint names are then one token each, so checking a claim is matching one token against
 the tokens of the input, which a few attention layers learn quickly; spelled as two characters
 the same check is a conjunction that a small model learns far more slowly (`bench.lookup_probe`).

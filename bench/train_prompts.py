@@ -77,7 +77,7 @@ def train_task_prompt(lm: FrozenLM, task: Task, quick: bool, seed: int) -> tuple
         Example(x, y) for d in _difficulties(task) for x, y in task.split("train", per_d, d, seed)
     ]
     dev = task.split("dev", 40 if quick else 400, seed=seed)  # inits differ by a few points
-    instr = task.instruction + ":"  # the words the prompt replaces: "pth:" in "pth:ad;ab bd="
+    instr = task.instruction + ":"  # the words the prompt replaces: "pth:" in "pth:a d;ab bd="
     n_tokens = len(instr)
     config = TrainConfig(
         steps=20 if quick else 300,

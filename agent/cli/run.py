@@ -56,7 +56,7 @@ def run(task, max_rounds, confidence, chat, model_path, db_url, as_json, input_t
 
     \b
     Examples:
-      softloop run --task path "ad;ab bc cd"
+      softloop run --task path "a d;ab bc cd"
       softloop run --task sum --max-rounds 5 --json "11;72941"
       softloop run --task triangle --confidence 0.8 "ab bc ca cd"
       softloop run --model ./my-model --task summarise "some text"

@@ -43,13 +43,13 @@ def test_model_loads_with_auto_classes_and_has_the_documented_shape():
 
 def test_tokenizer_spells_lone_letter_pairs_as_one_token_and_the_rest_by_character():
     tok = AutoTokenizer.from_pretrained(reference_model_path())
-    text = formats.judge_text("pth", "ad;ab cd bc", "acd") + formats.check_trace(
-        get_task("path").steps("ad;ab cd bc", "acd")
+    text = formats.judge_text("pth", "a d;ab cd bc", "acd") + formats.check_trace(
+        get_task("path").steps("a d;ab cd bc", "acd")
     )
     ids = tok(text).input_ids
     assert tok.convert_ids_to_tokens(ids) == [
-        "<bos>", "c", "h", "k", " ", "p", "t", "h", ":", "ad", ";", "ab", " ", "cd", " ", "bc",
-        "=", "a", "c", "d", "?", "a", "+", " ", "ac", "-", " ", "cd", "+", " ", "d", "+",
+        "<bos>", "c", "h", "k", " ", "p", "t", "h", ":", "a", " ", "d", ";", "ab", " ", "cd",
+        " ", "bc", "=", "a", "c", "d", "?", "a", "+", " ", "ac", "-", " ", "cd", "+", " ", "d", "+",
     ]  # fmt: skip
     assert tok.decode(ids, skip_special_tokens=True) == text
     # The saved tokenizer is the one the recipe builds.

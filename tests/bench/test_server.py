@@ -50,7 +50,7 @@ OFFLINE_ENV = {
 }
 # Runs the server executes at once, all on its one model and store.
 JOBS = 4
-PATH_INPUT = "ch;bc cx bh"  # from c to h over the edges bc, cx, bh
+PATH_INPUT = "c h;bc cx bh"  # from c to h over the edges bc, cx, bh
 DROPPED_ENV = ("SOFTLOOP_MODEL", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGGRAPH_API_KEY")
 
 
@@ -218,7 +218,7 @@ def test_stream_shows_each_attempt_and_critique_as_the_run_goes(
 def test_the_run_context_sets_max_rounds_and_the_critic(
     served: Served, client: SyncLangGraphClient
 ) -> None:
-    request = {"task": "sum", "input": "5;3240"}
+    request = {"task": "path", "input": PATH_INPUT}
     one = client.runs.wait(None, GRAPH, input=request, context={"max_rounds": 1})
     assert isinstance(one, dict)
     assert len(one["attempts"]) == 1
@@ -236,7 +236,7 @@ def test_the_run_context_sets_max_rounds_and_the_critic(
     assert judged["attempts"][0]["critique"]["critic"] == "critique@1"
     # By default the task prompt's confidence and the critique prompt judge this task together,
     # as fitted on its dev answers and recorded with the shipped critique prompt.
-    assert default["attempts"][0]["critique"]["critic"] == "confidence-mean:sum@1 x critique@1"
+    assert default["attempts"][0]["critique"]["critic"] == "confidence-mean:path@1 x critique@1"
     # At 1.0 the confidence judges first and no answer clears it.
     assert doubting["attempts"][0]["critique"]["critic"].startswith("confidence")
     assert doubting["attempts"][0]["critique"]["verdict"] == "fail"
@@ -245,28 +245,28 @@ def test_the_run_context_sets_max_rounds_and_the_critic(
 def test_a_promoted_prompt_is_served_at_the_next_run_without_a_restart(
     served: Served, client: SyncLangGraphClient
 ) -> None:
-    request = {"task": "common", "input": "whtp|dish"}
+    request = {"task": "gap", "input": "ab ac bc cd bd"}
     before = client.runs.wait(None, GRAPH, input=request)
     assert isinstance(before, dict)
-    assert before["selection"]["task"] == {"name": "common", "version": 1}
+    assert before["selection"]["task"] == {"name": "gap", "version": 1}
     # What the refiner does once a candidate beats the active version: register it, promote it.
-    active = served.store.active_version("common")
+    active = served.store.active_version("gap")
     assert active is not None
-    served.store.add_prompt_version("common", "task", active.path, active.sha256, parent=1)
-    served.store.promote("common", 2)
+    served.store.add_prompt_version("gap", "task", active.path, active.sha256, parent=1)
+    served.store.promote("gap", 2)
     after = client.runs.wait(None, GRAPH, input=request)
     assert isinstance(after, dict)
     assert served.process.poll() is None  # the same server process
-    assert after["selection"]["task"] == {"name": "common", "version": 2}
-    assert {a["prompt"]["version"] for a in after["attempts"] if a["prompt"]["name"] == "common"}
-    assert served.store.get_run(after["run_id"]).prompt_versions["common"] == 2
+    assert after["selection"]["task"] == {"name": "gap", "version": 2}
+    assert {a["prompt"]["version"] for a in after["attempts"] if a["prompt"]["name"] == "gap"}
+    assert served.store.get_run(after["run_id"]).prompt_versions["gap"] == 2
 
 
 def test_concurrent_runs_share_the_model_and_store_and_answer_as_alone(
     served: Served, client: SyncLangGraphClient
 ) -> None:
     pairs = [("path", PATH_INPUT), ("triangle", "hs sj jh sf"), ("via", "gy;qg qy ny")]
-    pairs += [("common", "whtp|dish"), ("sum", "5;3240"), ("diff", "2;2798")]
+    pairs += [("gap", "ab ac bc cd bd"), ("sum", "5;3240"), ("diff", "2;2798")]
     requests = [{"task": task, "input": text} for task, text in pairs]
     context = {"confidence_threshold": 1.0}  # revise rounds too, not only first attempts
 

@@ -63,21 +63,25 @@ def test_claims_are_plain_letters_or_digits_whatever_the_answer(name, seed, answ
 
 def test_steps_are_the_local_checks_the_docs_describe():
     path = get_task("path")
-    assert [tuple(s) for s in path.steps("ad;ab bd cd", "abd")] == [
+    assert [tuple(s) for s in path.steps("a d;ab bd cd", "abd")] == [
         ("a", True),
         ("ab", True),
         ("bd", True),
         ("d", True),
     ]
-    assert [s.ok for s in path.steps("ad;ab bd cd", "acd")] == [True, False, True, True]
-    assert path.check("ad;ab bd cd", "abdcd")  # a walk may revisit nodes
-    assert not path.check("ad;ab bd cd", "bd")
+    assert [s.ok for s in path.steps("a d;ab bd cd", "acd")] == [True, False, True, True]
+    assert path.check("a d;ab bd cd", "abdcd")  # a walk may revisit nodes
+    assert not path.check("a d;ab bd cd", "bd")
+    assert path.check("ad;ab bd cd", "abd")  # ends written as one pair still parse
     tri = get_task("triangle")
     assert tri.check("ab bc ca cd", "cab") and not tri.check("ab bc ca cd", "bcd")
     assert get_task("via").check("ac;ab bc bd", "b")
-    common = get_task("common")
-    assert common.check("bxdk|pbqz", "b")
-    assert [s.ok for s in common.steps("bxdk|pbqz", "x")] == [True, False]
+    gap = get_task("gap")
+    assert [tuple(s) for s in gap.steps("ab ac bc cd bd", "da")] == [("ad", True)]
+    assert gap.check("ab ac bc cd bd", "ad") and not gap.check("ab ac bc cd bd", "bc")
+    assert gap.hint("ab ac bc cd bd", "cb") == "no bc"
+    assert not gap.check("ab ac bc cd bd", "ae")  # `e` is not a node of the graph
+    assert not gap.check("ab ac bc cd bd", "aa") and not gap.check("ab ac bc cd bd", "abc")
     sums = get_task("sum")
     assert sums.check("11;72941", "29") and sums.check("11;72941", "92")
     assert not sums.check("11;72941", "56") and not sums.check("4;2913", "22")
@@ -101,12 +105,27 @@ def test_edges_and_pair_claims_are_written_in_alphabetical_order(name, seed):
 
 def test_a_walk_backwards_claims_the_same_edges():
     path = get_task("path")
-    assert [s.claim for s in path.steps("da;ab bd cd", "dba")] == ["d", "bd", "ab", "a"]
+    assert [s.claim for s in path.steps("d a;ab bd cd", "dba")] == ["d", "bd", "ab", "a"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32), data=st.data())
+def test_a_gap_answer_is_right_exactly_when_its_pair_is_no_edge(seed, data):
+    task = get_task("gap")
+    d = data.draw(st.integers(task.min_train_difficulty, task.max_difficulty))
+    x, y = task.generate(random.Random(seed), d)
+    edges = set(x.split())
+    _, _, nodes = parse(x)
+    assert len(nodes) == d and y not in edges and y[0] < y[1]
+    assert len(edges) in (d * (d - 1) // 2 - 1, d * (d - 1) // 2 - 2)
+    u, v = data.draw(st.sampled_from(sorted(nodes))), data.draw(st.sampled_from(sorted(nodes)))
+    assert task.check(x, u + v) == (u != v and min(u, v) + max(u, v) not in edges)
 
 
 def test_graphs_parse_both_edge_orientations():
     head, edges, nodes = parse("ad;ba cd")
     assert head == "ad" and frozenset("ab") in edges and nodes == set("abcd")
+    assert parse("a d;ba cd")[0] == "ad"
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

@@ -123,7 +123,7 @@ def test_threshold_is_validated(lm) -> None:
 
 def test_format_shows_the_task_by_the_label_the_model_knows() -> None:
     fmt = CriticFormat(task_labels={"path": "pth"})
-    assert fmt.render_parts("path", "ad;ab bd", "abd") == "pth:ad;ab bd=abd"
+    assert fmt.render_parts("path", "a d;ab bd", "abd") == "pth:a d;ab bd=abd"
     assert fmt.render_parts("sum", "3;12", "12") == "sum:3;12=12"
 
 
