@@ -3,8 +3,9 @@
 This is the whole mission in one loop, shared by `softloop demo` and
 `python -m softloop.bench.improve`:
 
-1. Start from deliberately weak task prompts (a few steps on a handful of examples), with the
-   shipped critique and revise prompts, registered as the first active versions.
+1. Start from deliberately weak task prompts (a few steps on a handful of examples) and an
+   untrained critique prompt, with the shipped revise prompt, registered as the first active
+   versions.
 2. Each cycle sends traffic (train-split inputs) through the generate → critique → revise
    graph; every run is stored with the critic's verdicts. An oracle labels a small fraction of
    runs (`label_fraction`, standing in for occasional human review); nothing else of the truth
@@ -55,10 +56,12 @@ class CycleConfig(BaseModel):
     # A few examples and steps from random init: weak enough to leave room, strong enough to
     # give near-misses the revise step can fix (from nothing the loop has nothing to build on).
     weak_steps: int = Field(default=120, ge=1)
-    # The critique prompt starts as the base model's own judge, untuned ("weak": the words
-    # `chk ` as embeddings, not trained on its answers), so that the refiner has a critic to
-    # improve from the stored feedback; "shipped" starts from the tuned default.
-    critique_start: Literal["weak", "shipped"] = "weak"
+    # Where the critique prompt starts. "weak": vocabulary rows, untrained, like the weak task
+    # prompts a prompt that does not yet point the model at its judge, so that the refiner has a
+    # critic to build from the stored feedback; "text": the words `chk ` as embeddings, the base
+    # model's own judge untuned (on the shipped model already near what the feedback can teach);
+    # "shipped": the tuned default.
+    critique_start: Literal["weak", "text", "shipped"] = "weak"
     max_rounds: int = Field(default=3, ge=1)
     refine: RefineConfig = RefineConfig(min_new_feedback=4, steps=120, lr=2e-2)
     seed: int = 0
@@ -122,16 +125,17 @@ class Cycles:
             self.registry.register(critique, status="active", metrics=critique.manifest.metrics)
 
     def weak_critique(self) -> SoftPrompt:
-        """The base model's judge, untuned: `chk `'s own embeddings, judging at 1/2.
+        """An untrained critique prompt (`critique_start`), judging at 1/2.
 
         Its balanced accuracy on the world's critique eval set (own answers of the weak task
         prompts) is recorded, so the loop trusts it only if it clears the bar.
         """
+        text = self.config.critique_start == "text"
         prompt = SoftPrompt.from_init(
             self.lm,
             len(formats.CRITIQUE_INSTRUCTION),
-            init="text",
-            text=formats.CRITIQUE_INSTRUCTION,
+            init="text" if text else "vocab",
+            text=formats.CRITIQUE_INSTRUCTION if text else None,
             name=CRITIQUE,
             kind="critique",
             template=formats.CRITIQUE_TEMPLATE,
@@ -141,7 +145,9 @@ class Cycles:
         prompt.manifest.metrics.update(
             {"critic_balanced_accuracy": scores.balanced_accuracy, "critic_threshold": 0.5}
         )
-        prompt.manifest.extra["note"] = "weak start: the base model's judge, untuned"
+        prompt.manifest.extra["note"] = (
+            "weak start: the base model's judge, untuned" if text else "weak start: untrained"
+        )
         return prompt
 
     def weak_prompt(self, name: str) -> SoftPrompt:

@@ -45,10 +45,10 @@ def demo(
 ) -> None:
     """Watch agents correct themselves and improve, on the embedded tiny model.
 
-    Starts from deliberately weak task prompts. Each cycle sends requests through the
-    generate → critique → revise loop (every attempt lands in the database), lets the refiner
-    retrain the prompts on that feedback (a new version is promoted only if it measurably beats
-    the old one), and measures the loop on an untouched test split.
+    Starts from deliberately weak task and critique prompts. Each cycle sends requests through
+    the generate → critique → revise loop (every attempt lands in the database), lets the
+    refiner retrain the prompts on that feedback (a new version is promoted only if it
+    measurably beats the old one), and measures the loop on an untouched test split.
 
     \b
     Example:
