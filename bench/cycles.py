@@ -56,10 +56,10 @@ class CycleConfig(BaseModel):
     # A few examples and steps from random init: weak enough to leave room, strong enough to
     # give near-misses the revise step can fix (from nothing the loop has nothing to build on).
     weak_steps: int = Field(default=120, ge=1)
-    # Where the critique prompt starts. "weak": vocabulary rows, untrained, like the weak task
-    # prompts a prompt that does not yet point the model at its judge, so that the refiner has a
-    # critic to build from the stored feedback; "text": the words `chk ` as embeddings, the base
-    # model's own judge untuned (on the shipped model already near what the feedback can teach);
+    # Where the critique prompt starts. "weak" (as the task prompts start weak): vocabulary rows,
+    # untrained, which do not yet point the model at its judge, so that the refiner has a critic
+    # to build from the stored feedback; "text": the words `chk ` as embeddings, the base model's
+    # own judge untuned (on the shipped model already about as good as the feedback can teach);
     # "shipped": the tuned default.
     critique_start: Literal["weak", "text", "shipped"] = "weak"
     max_rounds: int = Field(default=3, ge=1)
