@@ -59,8 +59,7 @@ class CycleConfig(BaseModel):
     # Where the critique prompt starts. "weak" (as the task prompts start weak): vocabulary rows,
     # untrained, which do not yet point the model at its judge, so that the refiner has a critic
     # to build from the stored feedback; "text": the words `chk ` as embeddings, the base model's
-    # own judge untuned (on the shipped model already about as good as the feedback can teach);
-    # "shipped": the tuned default.
+    # own judge untuned; "shipped": the tuned default.
     critique_start: Literal["weak", "text", "shipped"] = "weak"
     max_rounds: int = Field(default=3, ge=1)
     refine: RefineConfig = RefineConfig(min_new_feedback=4, steps=120, lr=2e-2)
