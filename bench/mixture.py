@@ -36,7 +36,7 @@ def draw_train(rng: random.Random, task: Task, difficulty: int | None = None) ->
     """One train-split (input, answer), rejecting inputs that hash into dev or test."""
     d = draw_difficulty(rng, task) if difficulty is None else difficulty
     while True:
-        x, y = task.generate(rng, d)
+        x, y = (task.pretrain_generate or task.generate)(rng, d)
         if task.split_of(x) == "train":
             return x, y
 

@@ -39,6 +39,30 @@ def generator(combine: Combine) -> Callable[[random.Random, int], tuple[str, str
     return generate
 
 
+def unique_generator(combine: Combine) -> Callable[[random.Random, int], tuple[str, str]]:
+    """n distinct digits (2 to 10) and a value exactly one pair of them makes; that pair answers.
+
+    Where several pairs make the value, the first one met in any scan of the list answers; where
+    one does, finding it is a search over all the pairs.
+    """
+
+    def generate(rng: random.Random, n: int) -> tuple[str, str]:
+        while True:
+            digits = rng.sample(_DIGITS, min(max(n, 2), 10))
+            makers: dict[int, list[str]] = {}
+            for i, a in enumerate(digits):
+                for b in digits[i + 1 :]:
+                    value = combine(int(a), int(b))
+                    if value > 0:
+                        makers.setdefault(value, []).append(a + b)
+            once = sorted(v for v, found in makers.items() if len(found) == 1)
+            if once:
+                value = rng.choice(once)
+                return f"{value};{''.join(digits)}", makers[value][0]
+
+    return generate
+
+
 def solver(combine: Combine) -> Callable[[str], str]:
     """The first pair in list order."""
 

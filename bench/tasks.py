@@ -20,7 +20,9 @@ the train split.
 `default_difficulty` is where the shipped model's greedy first attempt with the text instruction
 is right 60–90 % of the time on the test split (`bench/reference/model/MODEL_CARD.md`);
 `easy_difficulty` is a sanity-check setting it almost always gets right; the pre-training range
-is `min_train_difficulty` to `max_difficulty`.
+is `min_train_difficulty` to `max_difficulty`. A task's pre-training draws may be wider than its
+benchmark's (`pretrain_generate`): diff is asked only for values one pair makes, the searches the
+model gets wrong often enough to leave something to correct, while it learnt on every value.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Task:
     max_difficulty: int  # top of the pre-training range
     min_train_difficulty: int = 2  # bottom of the pre-training range
     description: str = ""
+    # The pre-training corpus's draws when they are wider than the benchmark's (None: `generate`).
+    pretrain_generate: Callable[[random.Random, int], tuple[str, str]] | None = None
 
     def check(self, input: str, answer: str) -> bool:
         """The exact oracle: is `answer` a right answer to `input`?"""
@@ -168,13 +172,14 @@ TASKS: dict[str, Task] = {
         Task(
             name="diff",
             instruction="dif",
-            generate=pairs.generator(pairs.difference),
+            generate=pairs.unique_generator(pairs.difference),
+            pretrain_generate=pairs.generator(pairs.difference),
             solve=pairs.solver(pairs.difference),
             steps=pairs.stepper(pairs.difference),
             default_difficulty=5,
             easy_difficulty=2,
             max_difficulty=10,
-            description="two of d distinct digits that differ by the number given",
+            description="the one pair of d distinct digits that differs by the number given",
         ),
     )
 }

@@ -195,3 +195,31 @@ def test_the_same_seed_draws_the_same_inputs_in_every_process() -> None:
         for seed in (1, 2)
     }
     assert len(digests) == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(d=st.integers(2, 10), seed=st.integers(0, 2**32))
+def test_diff_asks_for_a_value_exactly_one_pair_makes(d, seed):
+    diff = get_task("diff")
+    x, y = diff.generate(random.Random(seed), d)
+    value, _, digits = x.partition(";")
+    makers = [
+        a + b
+        for i, a in enumerate(digits)
+        for b in digits[i + 1 :]
+        if abs(int(a) - int(b)) == int(value)
+    ]
+    assert makers == [y] and diff.check(x, y)
+
+
+def test_diff_pretrains_on_every_value_a_pair_makes():
+    # The benchmark asks the narrow slice; the corpus the model learnt from holds the rest too.
+    diff = get_task("diff")
+    rng = random.Random(0)
+    several = 0
+    for _ in range(200):
+        x, _ = draw_train(rng, diff, difficulty=8)
+        value, _, digits = x.partition(";")
+        pairs = [(a, b) for i, a in enumerate(digits) for b in digits[i + 1 :]]
+        several += sum(abs(int(a) - int(b)) == int(value) for a, b in pairs) > 1
+    assert several > 100
