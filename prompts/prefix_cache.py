@@ -54,9 +54,9 @@ class PrefixCacheConfig:
     """
 
     auto: bool = True  # inference calls under prompts use their caches; off: only `prefix=`
-    # Saved positions x parameters per position: 1e8 is about 2e8 FLOPs, a few milliseconds of
-    # one CPU core, above the fixed cost of a call on caches.
-    min_saved_work: float = 1e8
+    # Saved positions x parameters per position: 1.5e7 is about 3e7 FLOPs, a fraction of a
+    # millisecond of one CPU core, about the fixed cost of a call on caches.
+    min_saved_work: float = 1.5e7
 
     def __post_init__(self) -> None:
         if not self.min_saved_work >= 0:
@@ -182,12 +182,18 @@ def auto_prefixes(lm: FrozenLM, rows: Sequence[Row]) -> list[Prefix | None] | No
 
 
 def cached_kwargs(
-    lm: FrozenLM, rows: Sequence[Row], prefixes: Sequence[Prefix | None]
+    lm: FrozenLM,
+    rows: Sequence[Row],
+    prefixes: Sequence[Prefix | None],
+    plain_layers: bool = False,
 ) -> tuple[dict[str, Any], torch.Tensor]:
     """Forward kwargs and `(B, T)` labels for rows on top of their prefixes (None: no prefix).
 
     A row with a prefix contributes only its text and target; a row without one, all of it.
     A prefixed row needs text: its first own position is what predicts the first target token.
+    The prefixes go in as the model's cache object, or with `plain_layers` as per-layer keys
+    and values (what the lean pass reads; building the cache object costs more than a small
+    model's pass saves), which `model_cache` turns into one where the model's forward runs.
     """
     if any(p is not None and not r.text_ids for r, p in zip(rows, prefixes, strict=True)):
         raise ConfigError(
@@ -206,17 +212,24 @@ def cached_kwargs(
     flat = [int(i >= width - p) for p in lengths for i in range(width)]
     prefix_mask = torch.tensor(flat, dtype=torch.long, device=device).view(n, width)
     offsets = torch.tensor(lengths, dtype=torch.long, device=device).unsqueeze(1)  # (B, 1)
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "inputs_embeds": batch.inputs_embeds,  # (B, T, H)
         "attention_mask": torch.cat([prefix_mask, batch.attention_mask], dim=1),  # (B, P + T)
         "position_ids": batch.position_ids + offsets,  # (B, T)
-        lm.cache_arg: _batch_cache(lm, prefixes, width),
     }
+    layers = _batch_layers(prefixes, width)
+    kwargs[lm.cache_arg] = layers if plain_layers else new_cache(lm, layers)
     return kwargs, batch.labels
 
 
-def _batch_cache(lm: FrozenLM, prefixes: Sequence[Prefix | None], width: int) -> Any:
-    """A fresh model cache holding each row's prefix, left-padded to `width` slots."""
+def model_cache(lm: FrozenLM, cache: Any) -> Any:
+    """The model's cache object for `cache`, which may be per-layer keys and values."""
+    return new_cache(lm, cache) if isinstance(cache, (tuple, list)) else cache
+
+
+def _batch_layers(prefixes: Sequence[Prefix | None], width: int) -> KV:
+    """Each row's prefix keys and values, left-padded to `width` slots: `(B, heads, width, d)`
+    per layer (one prompt for every row: broadcast views, which the model's cache copies)."""
     distinct: dict[int, int] = {}
     for p in prefixes:
         if p is not None and id(p) not in distinct:
@@ -224,9 +237,7 @@ def _batch_cache(lm: FrozenLM, prefixes: Sequence[Prefix | None], width: int) ->
     first = next(p for p in prefixes if p is not None)
     n = len(prefixes)
     if len(distinct) == 1 and all(p is first for p in prefixes):
-        # One prompt for every row: a broadcast view; the model's cache copies it once.
-        layers = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in first.layers]
-        return new_cache(lm, layers)
+        return tuple((k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in first.layers)
     index = torch.tensor(
         [0 if p is None else distinct[id(p)] for p in prefixes], device=first.layers[0][0].device
     )
@@ -234,7 +245,7 @@ def _batch_cache(lm: FrozenLM, prefixes: Sequence[Prefix | None], width: int) ->
     for p in prefixes:
         if p is not None:
             unique[distinct[id(p)]] = p
-    layers = []
+    layers: list[tuple[torch.Tensor, torch.Tensor]] = []
     for layer in range(len(first.layers)):
         kv = []
         for part in (0, 1):
@@ -243,7 +254,7 @@ def _batch_cache(lm: FrozenLM, prefixes: Sequence[Prefix | None], width: int) ->
             stack = [zero] + [left_pad(u.layers[layer][part], width) for u in unique[1:]]
             kv.append(torch.cat(stack).index_select(0, index))  # (B, heads, width, d)
         layers.append((kv[0], kv[1]))
-    return new_cache(lm, layers)
+    return tuple(layers)
 
 
 def left_pad(t: torch.Tensor, width: int) -> torch.Tensor:
@@ -269,7 +280,10 @@ def cache_of(out: object) -> Any:
 
 
 def layers_of(cache: Any) -> KV:
-    """Per-layer (keys, values) of a model cache, whichever transformers wrote it."""
+    """Per-layer (keys, values) of a model cache, whichever transformers wrote it (or of
+    per-layer keys and values already)."""
+    if isinstance(cache, (tuple, list)):
+        return tuple(cache)
     if hasattr(cache, "layers"):
         return tuple((layer.keys, layer.values) for layer in cache.layers)
     return tuple(zip(cache.key_cache, cache.value_cache, strict=True))

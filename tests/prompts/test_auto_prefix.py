@@ -105,3 +105,27 @@ def test_a_call_where_the_cache_saves_too_little_runs_plain(llama: FrozenLM) -> 
 def test_config_names_the_bad_value() -> None:
     with pytest.raises(ConfigError, match="min_saved_work=-1"):
         PrefixCacheConfig(min_saved_work=-1)
+
+
+def test_a_hook_registered_after_the_batch_was_built_still_gets_the_same_logits(
+    llama: FrozenLM,
+) -> None:
+    # The lean pass reads the prefixes as per-layer tensors; where a forward hook sends the
+    # pass back through the model's forward, they become the model's cache object.
+    auto, plain = twins(llama)
+    prompts = mixed_prompts(llama)
+    targets = ["x"] * len(INPUTS)
+    seen: list[bool] = []
+    with torch.no_grad():  # inference: with a gradient to a prompt, no cache is used
+        kwargs, _ = auto.rows_kwargs(auto.rows(INPUTS, prompts, targets))
+        assert isinstance(kwargs[auto.cache_arg], tuple)  # lean: no cache object was built
+        lean = auto.forward_logits(kwargs, logits_to_keep=2)
+        handle = llama.model.register_forward_hook(lambda *_: seen.append(True))
+        try:
+            hooked = auto.forward_logits(kwargs, logits_to_keep=2)
+        finally:
+            handle.remove()
+        plain_kwargs, _ = plain.rows_kwargs(plain.rows(INPUTS, prompts, targets))
+        want = plain.forward_logits(plain_kwargs, logits_to_keep=2)
+    assert seen and torch.allclose(lean, hooked, atol=1e-5)
+    assert torch.allclose(want, lean, atol=1e-4)
