@@ -42,8 +42,8 @@ def generator(combine: Combine) -> Callable[[random.Random, int], tuple[str, str
 def unique_generator(combine: Combine) -> Callable[[random.Random, int], tuple[str, str]]:
     """n distinct digits (2 to 10) and a value exactly one pair of them makes; that pair answers.
 
-    Where several pairs make the value, the first one met in any scan of the list answers; where
-    one does, finding it is a search over all the pairs.
+    A value several pairs make is found early in a scan of the pairs, so a long list is easy; a
+    value only one pair makes needs the search to run until that pair, at every length.
     """
 
     def generate(rng: random.Random, n: int) -> tuple[str, str]:
