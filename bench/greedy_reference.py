@@ -18,9 +18,14 @@ from softloop.prompts import FrozenLM, SoftPrompt
 
 @torch.no_grad()
 def greedy_ids(
-    lm: FrozenLM, inputs: Sequence[str], prompts: Sequence[SoftPrompt], max_new_tokens: int
+    lm: FrozenLM,
+    inputs: Sequence[str],
+    prompts: Sequence[SoftPrompt],
+    max_new_tokens: int,
+    min_new_tokens: int = 0,
 ) -> list[list[int]]:
-    """New token ids per row, up to EOS (excluded) or `max_new_tokens`."""
+    """New token ids per row, up to EOS (excluded) or `max_new_tokens`; EOS is never chosen
+    before `min_new_tokens`."""
     table = lm.embedding.weight  # (V, H)
     seqs: list[torch.Tensor] = []
     for text, prompt in zip(inputs, prompts, strict=True):
@@ -41,9 +46,11 @@ def greedy_ids(
     for rows in groups.values():
         x = torch.stack([seqs[i] for i in rows])  # (B, L, H): equal lengths, nothing to mask
         new: list[list[int]] = [[] for _ in rows]
-        for _ in range(max_new_tokens):
-            logits = lm.model(inputs_embeds=x, use_cache=False).logits[:, -1]  # (B, V)
-            nxt = logits.float().argmax(dim=-1)  # (B,)
+        for step in range(max_new_tokens):
+            logits = lm.model(inputs_embeds=x, use_cache=False).logits[:, -1].float()  # (B, V)
+            if step < min_new_tokens and lm.eos_id is not None:
+                logits[:, lm.eos_id] = float("-inf")
+            nxt = logits.argmax(dim=-1)  # (B,)
             for j, t in enumerate(nxt.tolist()):
                 new[j].append(t)
             x = torch.cat([x, table[nxt].unsqueeze(1).to(x.dtype)], dim=1)

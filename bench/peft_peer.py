@@ -78,7 +78,13 @@ class PeftPeer:
     # --- inference ---------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, inputs: Sequence[str], prompt: SoftPrompt, max_new_tokens: int) -> list:
+    def generate(
+        self,
+        inputs: Sequence[str],
+        prompt: SoftPrompt,
+        max_new_tokens: int,
+        min_new_tokens: int = 0,
+    ) -> list:
         """New token ids per row (EOS and what follows dropped), one adapter, one batch."""
         self.use(prompt)
         enc = self.tokenizer(list(inputs), return_tensors="pt", padding=True)
@@ -86,6 +92,7 @@ class PeftPeer:
             input_ids=enc.input_ids.to(self.lm.device),
             attention_mask=enc.attention_mask.to(self.lm.device),
             max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
             do_sample=False,
             pad_token_id=self.lm.pad_id,
         )

@@ -56,9 +56,12 @@ class Bench:
         name, cfg, w, lm = self.lm.model_id, self.cfg, self.w, self.lm
         log(f"{name}: plain greedy reference answers")
         p0 = w.prompts[0]
-        single = greedy_ids(lm, w.candidates, [p0] * len(w.candidates), cfg.new_tokens)
+        # Every generation runs exactly `new_tokens` steps (EOS held back until then), on both
+        # sides and in the reference: what is timed is the same amount of decoding.
+        n = cfg.new_tokens
+        single = greedy_ids(lm, w.candidates, [p0] * len(w.candidates), n, min_new_tokens=n)
         best = max(range(len(w.candidates)), key=lambda i: len(single[i]))
-        mixed = greedy_ids(lm, w.mixed_inputs, w.mixed_prompts, cfg.new_tokens)
+        mixed = greedy_ids(lm, w.mixed_inputs, w.mixed_prompts, n, min_new_tokens=n)
         raw: dict[str, Any] = {"model": describe(lm)}
         log(f"{name}: scoring")
         raw["score"] = self.scoring(w.candidates[best])
@@ -96,10 +99,11 @@ class Bench:
         def side(name: str) -> Callable[[], None]:
             def run() -> None:
                 if name in ("softloop", "plain"):
-                    outs[name] = (lm if name == "softloop" else plain).generate([x], p0, n)[0]
+                    side = lm if name == "softloop" else plain
+                    outs[name] = side.generate([x], p0, n, min_new_tokens=n)[0]
                 else:
                     peer.set_repaired(name == "peft")
-                    outs[name] = lm.decode(peer.generate([x], p0, n)[0])
+                    outs[name] = lm.decode(peer.generate([x], p0, n, min_new_tokens=n)[0])
                     peer.set_repaired(True)
 
             return run
@@ -116,8 +120,8 @@ class Bench:
         lm, plain, peer, w, n = self.lm, self.plain, self.peer, self.w, self.cfg.new_tokens
         answers: dict[str, list[str]] = {}
         serve = {
-            "softloop": lambda: lm.generate(w.mixed_inputs, w.mixed_prompts, n),
-            "plain": lambda: plain.generate(w.mixed_inputs, w.mixed_prompts, n),
+            "softloop": lambda: lm.generate(w.mixed_inputs, w.mixed_prompts, n, min_new_tokens=n),
+            "plain": lambda: plain.generate(w.mixed_inputs, w.mixed_prompts, n, min_new_tokens=n),
             "grouped": lambda: _grouped(peer, w, n),
             "single": lambda: _single(peer, w, n),
         }
@@ -263,7 +267,7 @@ def _grouped(peer: PeftPeer, w: Workload, new_tokens: int) -> list[str]:
     for prompt in w.prompts:
         rows = [i for i, p in enumerate(w.mixed_prompts) if p is prompt]
         if rows:
-            ids = peer.generate([w.mixed_inputs[i] for i in rows], prompt, new_tokens)
+            ids = peer.generate([w.mixed_inputs[i] for i in rows], prompt, new_tokens, new_tokens)
             for i, new in zip(rows, ids, strict=True):
                 out[i] = peer.lm.decode(new)
     return out
@@ -271,7 +275,7 @@ def _grouped(peer: PeftPeer, w: Workload, new_tokens: int) -> list[str]:
 
 def _single(peer: PeftPeer, w: Workload, new_tokens: int) -> list[str]:
     return [
-        peer.lm.decode(peer.generate([x], p, new_tokens)[0])
+        peer.lm.decode(peer.generate([x], p, new_tokens, new_tokens)[0])
         for x, p in zip(w.mixed_inputs, w.mixed_prompts, strict=True)
     ]
 

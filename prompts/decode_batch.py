@@ -39,10 +39,16 @@ class Sampling:
     top_k: int | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    min_new_tokens: int = 0  # EOS is not chosen before this many new tokens
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens={self.max_new_tokens} must be at least 1")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ConfigError(
+                f"min_new_tokens={self.min_new_tokens} must be between 0 and max_new_tokens="
+                f"{self.max_new_tokens}"
+            )
         if self.do_sample and not self.temperature > 0:
             raise ConfigError(
                 f"temperature={self.temperature} must be positive when sampling; use "
@@ -141,7 +147,11 @@ class DecodeBatch:
             if span.finished:
                 continue
             s = span.sampling
-            tokens = pick(scores[span.start : span.end], s, span.gen).tolist()
+            logits = scores[span.start : span.end]
+            if span.steps < s.min_new_tokens and lm.eos_id is not None:
+                logits = logits.clone()
+                logits[:, lm.eos_id] = float("-inf")  # too early to end
+            tokens = pick(logits, s, span.gen).tolist()
             for j, t in enumerate(tokens):
                 i = span.start + j
                 self.feed[i] = lm.pad_id  # finished rows are fed pads, their outputs ignored

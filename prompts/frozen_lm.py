@@ -598,11 +598,14 @@ class FrozenLM:
         seed: int | None = None,
         stop: Sequence[str] | str | None = None,
         prefix: PrefixCache | None = None,
+        min_new_tokens: int = 0,
     ) -> list[str]:
         """Continue each input under its prompt; returns only the new text, one string per row.
 
         Output stops at EOS, at the first `stop` string (excluded) or after `max_new_tokens`.
         `prefix` (from `prefix_cache(prompt)`) skips recomputing a shared prompt.
+        `min_new_tokens` keeps EOS from being chosen before that many new tokens (as in
+        transformers' `generate`): a fixed amount of decoding, e.g. to time it.
         """
         from softloop.prompts.generation import generate
 
@@ -617,6 +620,7 @@ class FrozenLM:
             seed=seed,
             stop=[stop] if isinstance(stop, str) else list(stop or []),
             prefix=prefix,
+            min_new_tokens=min_new_tokens,
         )
 
     def __repr__(self) -> str:

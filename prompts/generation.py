@@ -41,10 +41,17 @@ def generate(
     seed: int | None = None,
     stop: list[str] | None = None,
     prefix: PrefixCache | None = None,
+    min_new_tokens: int = 0,
 ) -> list[str]:
     """Greedy or sampled continuation of every row; see `FrozenLM.generate`."""
     sampling = Sampling(
-        max_new_tokens, do_sample, temperature, top_k, seed, tuple(s for s in stop or [] if s)
+        max_new_tokens,
+        do_sample,
+        temperature,
+        top_k,
+        seed,
+        tuple(s for s in stop or [] if s),
+        min_new_tokens,
     )
     if not inputs:
         return []

@@ -161,16 +161,32 @@ class MicroBatchLM:
         seed: int | None = None,
         stop: Sequence[str] | str | None = None,
         prefix: PrefixCache | None = None,
+        min_new_tokens: int = 0,
     ) -> list[str]:
         """`FrozenLM.generate`, decoded together with other callers' generations."""
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         if prefix is not None:
             return self.lm.generate(
-                inputs, prompts, max_new_tokens, do_sample, temperature, top_k, seed, stops, prefix
+                inputs,
+                prompts,
+                max_new_tokens,
+                do_sample,
+                temperature,
+                top_k,
+                seed,
+                stops,
+                prefix,
+                min_new_tokens,
             )
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         sampling = Sampling(
-            max_new_tokens, do_sample, temperature, top_k, seed, tuple(s for s in stops if s)
+            max_new_tokens,
+            do_sample,
+            temperature,
+            top_k,
+            seed,
+            tuple(s for s in stops if s),
+            min_new_tokens,
         )
         if not texts:
             return []

@@ -56,6 +56,7 @@ class PromptedLM(Protocol):
         seed: int | None = None,
         stop: Sequence[str] | str | None = None,
         prefix: PrefixCache | None = None,
+        min_new_tokens: int = 0,
     ) -> list[str]:
         """Continue each input under its prompt; only the new text, one string per row."""
         ...

@@ -25,4 +25,5 @@ def test_quick_run_reports_every_ratio_with_checked_answers(capsys: pytest.Captu
         # softloop, with or without its caches, and repaired PEFT one at a time are exact.
         assert matches["softloop"] == matches["plain"] == matches["single"] == 4
         assert raw["generate"]["matches_reference"]["softloop"]
+        assert raw["generate"]["new_tokens"] == 3  # every timed generation decodes all it asks
     assert "repaired" in report["meta"]["peer"]

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from softloop.prompts import FrozenLM, SoftloopError, SoftPrompt
+from softloop.prompts.microbatch import MicroBatchLM
 
 
 def test_mixed_prompt_batch_generates_what_each_row_does_alone(lm: FrozenLM) -> None:
@@ -74,10 +75,34 @@ def test_a_row_stops_at_eos_while_others_go_on(llama: FrozenLM) -> None:
     assert out == [plain[0][:2], plain[1]]
 
 
+def test_min_new_tokens_holds_eos_back(llama: FrozenLM) -> None:
+    inputs = ["abc", "d"]
+    want = llama.generate(inputs, max_new_tokens=3, min_new_tokens=3)
+    eos = llama.tokenizer.eos_token_id
+
+    def force_eos(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        output = output.clone()
+        output[..., eos] = 1e4  # EOS is every row's first choice at every step
+        return output
+
+    hook = llama.model.get_output_embeddings().register_forward_hook(force_eos)
+    try:
+        ended = llama.generate(inputs, max_new_tokens=6)
+        held = llama.generate(inputs, max_new_tokens=6, min_new_tokens=3)
+        with MicroBatchLM(llama) as batcher:
+            batched = batcher.generate(inputs, max_new_tokens=6, min_new_tokens=3)
+    finally:
+        hook.remove()
+    assert ended == ["", ""]
+    # Held back for three steps, each row takes the model's best other token, then ends.
+    assert held == batched == want and all(want)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
         ({"max_new_tokens": 0}, "max_new_tokens=0"),
+        ({"max_new_tokens": 3, "min_new_tokens": 4}, "min_new_tokens=4"),
         ({"do_sample": True, "temperature": 0.0}, "temperature=0.0"),
         ({"do_sample": True, "top_k": 0}, "top_k=0"),
     ],
