@@ -124,16 +124,21 @@ def interleaved(
     clock: Callable[[], float],
     warm: dict[str, Callable[[], Any]] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per call of each function, in `reps` rounds whose order rotates, after one
-    warm-up each (the function itself, or a cheaper call from `warm` that touches the same
-    paths: first-call allocations, prefix caches, generation settings)."""
+    """Seconds per call of each function, in `reps` rounds each in a fresh seeded random order,
+    after one warm-up each (the function itself, or a cheaper call from `warm` that touches the
+    same paths: first-call allocations, prefix caches, generation settings).
+
+    Not a rotation: a rotation keeps the cyclic order, so each function would always run right
+    after the same other one, on the CPU caches that one left (a small call after a large one
+    finds its weights evicted; after a small one, warm).
+    """
     for name, fn in fns.items():
         (warm or {}).get(name, fn)()
     names = list(fns)
     times: dict[str, list[float]] = {n: [] for n in names}
-    for rep in range(reps):
-        k = rep % len(names)
-        for name in names[k:] + names[:k]:
+    order = random.Random(0)
+    for _ in range(reps):
+        for name in order.sample(names, len(names)):
             t0 = clock()
             fns[name]()
             times[name].append(clock() - t0)

@@ -54,9 +54,9 @@ class PrefixCacheConfig:
     """
 
     auto: bool = True  # inference calls under prompts use their caches; off: only `prefix=`
-    # Saved positions x parameters per position: 1.5e7 is about 3e7 FLOPs, a fraction of a
-    # millisecond of one CPU core, about the fixed cost of a call on caches.
-    min_saved_work: float = 1.5e7
+    # Saved positions x parameters per position: 2e7 is about 4e7 FLOPs, around a millisecond of
+    # one CPU core on small matrices, about what a call on caches costs besides its arithmetic.
+    min_saved_work: float = 2e7
 
     def __post_init__(self) -> None:
         if not self.min_saved_work >= 0:
