@@ -59,14 +59,14 @@ class Bench:
         # Every generation runs exactly `new_tokens` steps (EOS held back until then), on both
         # sides and in the reference: what is timed is the same amount of decoding.
         n = cfg.new_tokens
-        single = greedy_ids(lm, w.candidates, [p0] * len(w.candidates), n, min_new_tokens=n)
-        best = max(range(len(w.candidates)), key=lambda i: len(single[i]))
+        x = w.candidates[0]
+        [single] = greedy_ids(lm, [x], [p0], n, min_new_tokens=n)
         mixed = greedy_ids(lm, w.mixed_inputs, w.mixed_prompts, n, min_new_tokens=n)
         raw: dict[str, Any] = {"model": describe(lm)}
         log(f"{name}: scoring")
-        raw["score"] = self.scoring(w.candidates[best])
+        raw["score"] = self.scoring(x)
         log(f"{name}: one generation")
-        raw["generate"] = self.one_generation(w.candidates[best], single[best])
+        raw["generate"] = self.one_generation(x, single)
         log(f"{name}: {cfg.requests} requests over {cfg.n_prompts} prompts")
         raw["mixed"] = self.mixed([lm.decode(ids) for ids in mixed])
         log(f"{name}: training")

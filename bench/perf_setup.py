@@ -171,7 +171,7 @@ class Workload:
     prompts: list[SoftPrompt]
     mixed_inputs: list[str]
     mixed_prompts: list[SoftPrompt]
-    candidates: list[str]  # single requests; the one with the longest reference answer is used
+    candidates: list[str]  # single requests; the first is the one timed
     target: str
     train: list[Example]
 

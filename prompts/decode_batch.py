@@ -23,7 +23,13 @@ import torch
 
 from softloop.prompts.errors import ConfigError
 from softloop.prompts.lean_forward import lean_step
-from softloop.prompts.prefix_cache import cache_of, layers_of, left_pad, model_cache, new_cache
+from softloop.prompts.prefix_cache import (
+    cache_of,
+    layers_of,
+    left_pad,
+    new_cache,
+    with_model_cache,
+)
 
 if TYPE_CHECKING:
     from softloop.prompts.frozen_lm import FrozenLM
@@ -122,10 +128,8 @@ class DecodeBatch:
                 past=layers_of(prefix) if prefix is not None else None,
             )
         else:
-            extra: dict[str, Any] = {"logits_to_keep": 1} if lm.takes_logits_to_keep else {}
-            if lm.cache_arg in kwargs:
-                extra[lm.cache_arg] = model_cache(lm, kwargs[lm.cache_arg])
-            out = lm.model(**{**kwargs, **extra}, use_cache=True)
+            extra = {"logits_to_keep": 1} if lm.takes_logits_to_keep else {}
+            out = lm.model(**with_model_cache(lm, kwargs), use_cache=True, **extra)
             self.cache = cache_of(out)
             self.logits = out.logits[:, -1, :]  # (B, V): where every row's next token comes from
         self.mask = kwargs["attention_mask"]  # (B, C): C cache positions, pads 0

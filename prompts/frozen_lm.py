@@ -37,7 +37,7 @@ from softloop.prompts.prefix_cache import (
     auto_prefixes,
     cached_kwargs,
     layers_of,
-    model_cache,
+    with_model_cache,
 )
 from softloop.prompts.soft_prompt import SoftPrompt
 
@@ -361,11 +361,11 @@ class FrozenLM:
     ) -> tuple[dict[str, Any], torch.Tensor]:
         """Forward kwargs and `(B, T)` labels for rows already built by `rows`, maybe by several
         calls: on the rows' cached prefixes where that pays (`prefix_config`), else plain. For
-        `forward_logits` and decoding: where the pass will run lean, the prefixes are per-layer
-        keys and values, not the model's cache object."""
+        `forward_logits` and decoding, which read the prefixes as per-layer keys and values on
+        the lean pass and make the model's cache object of them where its forward runs."""
         prefixes = auto_prefixes(self, rows) if padding_side == "left" else None
         if prefixes is not None:
-            return cached_kwargs(self, rows, prefixes, plain_layers=self.lean_now())
+            return cached_kwargs(self, rows, prefixes, plain_layers=True)
         batch = self.batch(rows, padding_side)
         kwargs = {
             "inputs_embeds": batch.inputs_embeds,
@@ -579,11 +579,9 @@ class FrozenLM:
                 logits_to_keep=logits_to_keep,
             )
         extra: dict[str, Any] = {"use_cache": self.cache_arg in kwargs}
-        if self.cache_arg in kwargs:
-            extra[self.cache_arg] = model_cache(self, kwargs[self.cache_arg])
         if logits_to_keep and self._takes_logits_to_keep:
             extra["logits_to_keep"] = logits_to_keep
-        return self.model(**{**kwargs, **extra}).logits
+        return self.model(**with_model_cache(self, kwargs), **extra).logits
 
     # --- generation ------------------------------------------------------------------------
 

@@ -193,7 +193,7 @@ def cached_kwargs(
     A prefixed row needs text: its first own position is what predicts the first target token.
     The prefixes go in as the model's cache object, or with `plain_layers` as per-layer keys
     and values (what the lean pass reads; building the cache object costs more than a small
-    model's pass saves), which `model_cache` turns into one where the model's forward runs.
+    model's pass saves), which `with_model_cache` turns into one where the model's forward runs.
     """
     if any(p is not None and not r.text_ids for r, p in zip(rows, prefixes, strict=True)):
         raise ConfigError(
@@ -222,9 +222,13 @@ def cached_kwargs(
     return kwargs, batch.labels
 
 
-def model_cache(lm: FrozenLM, cache: Any) -> Any:
-    """The model's cache object for `cache`, which may be per-layer keys and values."""
-    return new_cache(lm, cache) if isinstance(cache, (tuple, list)) else cache
+def with_model_cache(lm: FrozenLM, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` for the model's own forward: prefixes given as per-layer keys and values
+    (`cached_kwargs(..., plain_layers=True)`) become the model's cache object."""
+    cache = kwargs.get(lm.cache_arg)
+    if not isinstance(cache, (tuple, list)):
+        return kwargs
+    return {**kwargs, lm.cache_arg: new_cache(lm, cache)}
 
 
 def _batch_layers(prefixes: Sequence[Prefix | None], width: int) -> KV:
