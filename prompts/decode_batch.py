@@ -117,11 +117,12 @@ class DecodeBatch:
         ]
         # The model's cache object, or per-layer keys and values on the lean path.
         self.cache: Any
-        self.lean = lm.lean_now()  # decided once: the two paths keep different caches
-        if self.lean:
+        # Decided once: the two paths keep different caches.
+        self.lean_weights = lm.lean_now()
+        if self.lean_weights is not None:
             prefix = kwargs.get(lm.cache_arg)
             self.logits, self.cache = lean_step(
-                lm.model,
+                self.lean_weights,
                 kwargs["inputs_embeds"],
                 kwargs["attention_mask"],
                 kwargs["position_ids"],
@@ -182,9 +183,9 @@ class DecodeBatch:
         lm, n = self.lm, self.rows
         ids = torch.tensor(self.feed, device=lm.device).unsqueeze(1)  # (B, 1)
         self.mask = torch.cat([self.mask, self.mask.new_ones(n, 1)], dim=1)  # (B, C + 1)
-        if self.lean:
+        if self.lean_weights is not None:
             self.logits, self.cache = lean_step(
-                lm.model, lm.embedding(ids), self.mask, self.position, past=self.cache
+                self.lean_weights, lm.embedding(ids), self.mask, self.position, past=self.cache
             )
             self.position = self.position + 1
             return
@@ -244,6 +245,11 @@ class DecodeBatch:
             s.start, s.end = s.start + offset, s.end + offset
             self.spans.append(s)
         return self
+
+    @property
+    def lean(self) -> bool:
+        """Whether this batch decodes on the lean pass (its cache is per-layer tensors)."""
+        return self.lean_weights is not None
 
     def texts(self) -> list[str]:
         """Every row's text so far, in row order (what `decode` returns at the end)."""

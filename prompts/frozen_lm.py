@@ -30,7 +30,13 @@ from torch import nn
 
 from softloop.prompts.batching import IGNORE, Batch, PaddingSide, Row, build_batch
 from softloop.prompts.errors import ConfigError, PromptMismatchError, SoftloopError
-from softloop.prompts.lean_forward import hooked, lean_logits, lean_supported
+from softloop.prompts.lean_forward import (
+    LeanModel,
+    hooked,
+    lean_logits,
+    lean_model,
+    lean_supported,
+)
 from softloop.prompts.prefix_cache import (
     PrefixCacheConfig,
     PrefixStore,
@@ -126,6 +132,7 @@ class FrozenLM:
         # compares with, or falls back to, the model's own forward.
         self.lean = lean and lean_supported(model)
         self._lean_modules = list(model.modules()) if self.lean else []
+        self._lean_weights = lean_model(model) if self.lean else None
         self._encode_cached = functools.lru_cache(maxsize=_ENCODED_TEXTS)(self._encode_text)
 
     @classmethod
@@ -555,9 +562,12 @@ class FrozenLM:
 
         return build_prefix_cache(self, prompt)
 
-    def lean_now(self) -> bool:
-        """Whether the next pass may run lean: the architecture allows, and no hook listens."""
-        return self.lean and not hooked(self._lean_modules)
+    def lean_now(self) -> LeanModel | None:
+        """The weights for a lean pass now, or None where the model's forward must run: the
+        architecture does not allow it, or a hook listens."""
+        if self._lean_weights is None or hooked(self._lean_modules):
+            return None
+        return self._lean_weights
 
     @property
     def takes_logits_to_keep(self) -> bool:
@@ -568,10 +578,11 @@ class FrozenLM:
         """The model's logits for prepared kwargs (`rows_kwargs`): the last `logits_to_keep`
         positions only where the model can, all of them with 0. Through `lean_logits` where the
         architecture allows (`self.lean`): the same numbers without the model's bookkeeping."""
-        if self.lean_now():
+        weights = self.lean_now()
+        if weights is not None:
             cache = kwargs.get(self.cache_arg)
             return lean_logits(
-                self.model,
+                weights,
                 kwargs["inputs_embeds"],
                 kwargs["attention_mask"],
                 kwargs["position_ids"],

@@ -7,11 +7,12 @@ verdicts and prompt training need none of it: they want the logits of one pass o
 embeddings, on top of a prompt's cached keys and values at most; decoding wants, besides, the
 keys and values so far, which plain tensors hold as well as a cache object does.
 
-`lean_logits` runs that pass on the model's own weights, with the same kernels in the same
-order as the model's own sdpa attention (the tests hold its logits and gradients equal to the
-plain pass), so numbers do not move; `lean_step` does the same for a decoding step and hands back
-plain per-layer keys and values instead of a cache object, so greedy answers are the plain
-path's token for token.
+`lean_logits` runs that pass on the model's own weights, looked up once (`LeanModel`: on a
+small model, looking up each module's weight on every call is a noticeable share of the pass),
+with the same kernels in the same order as the model's own sdpa attention (the tests hold its
+logits and gradients equal to the plain pass), so numbers do not move; `lean_step` does the
+same for a decoding step and hands back plain per-layer keys and values instead of a cache
+object, so greedy answers are the plain path's token for token.
 
 Only the architectures whose layers are exactly "RMSNorm → attention with rotary positions →
 RMSNorm → gated MLP" qualify (`lean_supported`): Llama and Qwen2 with full attention, sdpa, no
@@ -22,7 +23,8 @@ while a forward hook is registered on the model (`hooked`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -80,8 +82,71 @@ def hooked(modules: Sequence[torch.nn.Module]) -> bool:
     return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
 
 
+@dataclass(frozen=True, slots=True)
+class LeanLayer:
+    """One decoder layer's weights, as the pass reads them."""
+
+    input_norm: tuple[torch.Tensor, float]  # weight, epsilon
+    q: tuple[torch.Tensor, torch.Tensor | None]  # weight, bias
+    k: tuple[torch.Tensor, torch.Tensor | None]
+    v: tuple[torch.Tensor, torch.Tensor | None]
+    o: tuple[torch.Tensor, torch.Tensor | None]
+    post_norm: tuple[torch.Tensor, float]
+    gate: tuple[torch.Tensor, torch.Tensor | None]
+    up: tuple[torch.Tensor, torch.Tensor | None]
+    down: tuple[torch.Tensor, torch.Tensor | None]
+    act: Callable[[torch.Tensor], torch.Tensor]
+    scaling: float
+    head_dim: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeanModel:
+    """A `lean_supported` model's weights, looked up once.
+
+    It holds the model's parameters themselves, so moving the model (`.to`) or loading a state
+    dict into it is seen; replacing its modules is not (nor is it by `FrozenLM`'s hook check),
+    so a `FrozenLM` is made after the model is put together.
+    """
+
+    layers: tuple[LeanLayer, ...]
+    norm: tuple[torch.Tensor, float]
+    head: tuple[torch.Tensor, torch.Tensor | None]
+    rotary: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def lean_model(model: Any) -> LeanModel:
+    """`model`'s weights for the lean pass (the model must be `lean_supported`)."""
+    body = model.model
+
+    def linear(m: torch.nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return m.weight, m.bias
+
+    def norm(m: Any) -> tuple[torch.Tensor, float]:
+        return m.weight, m.variance_epsilon
+
+    layers = tuple(
+        LeanLayer(
+            input_norm=norm(layer.input_layernorm),
+            q=linear(layer.self_attn.q_proj),
+            k=linear(layer.self_attn.k_proj),
+            v=linear(layer.self_attn.v_proj),
+            o=linear(layer.self_attn.o_proj),
+            post_norm=norm(layer.post_attention_layernorm),
+            gate=linear(layer.mlp.gate_proj),
+            up=linear(layer.mlp.up_proj),
+            down=linear(layer.mlp.down_proj),
+            act=layer.mlp.act_fn,
+            scaling=layer.self_attn.scaling,
+            head_dim=layer.self_attn.head_dim,
+        )
+        for layer in body.layers
+    )
+    return LeanModel(layers, norm(body.norm), linear(model.lm_head), body.rotary_emb)
+
+
 def lean_logits(
-    model: Any,
+    model: LeanModel,
     inputs_embeds: torch.Tensor,
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor,
@@ -100,7 +165,7 @@ def lean_logits(
 
 
 def lean_step(
-    model: Any,
+    model: LeanModel,
     inputs_embeds: torch.Tensor,
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor,
@@ -113,7 +178,7 @@ def lean_step(
 
 
 def _run(
-    model: Any,
+    model: LeanModel,
     x: torch.Tensor,
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor,
@@ -121,14 +186,13 @@ def _run(
     logits_to_keep: int,
     keep_cache: bool = False,
 ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-    body = model.model
     B, T, _ = x.shape
     P = attention_mask.shape[1] - T
     # As the model's own mask builder: none where nothing is padded and causality is implied
     # (nothing cached, or one new position that sees everything).
     plain = (P == 0 or T == 1) and bool(attention_mask.all())
     mask = None if plain else _mask(attention_mask, T)
-    cos, sin = body.rotary_emb(x, position_ids)  # (B, T, head_dim)
+    cos, sin = model.rotary(x, position_ids)  # (B, T, head_dim)
     cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     half = cos.shape[-1] // 2
 
@@ -136,26 +200,24 @@ def _run(
         return (t * cos) + (torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin)
 
     layers: list[tuple[torch.Tensor, torch.Tensor]] = []
-    for i, layer in enumerate(body.layers):
-        attn = layer.self_attn
-        h = _rms_norm(x, layer.input_layernorm)
-        q = _project(h, attn.q_proj).view(B, T, -1, attn.head_dim).transpose(1, 2)
-        k = _project(h, attn.k_proj).view(B, T, -1, attn.head_dim).transpose(1, 2)
-        v = _project(h, attn.v_proj).view(B, T, -1, attn.head_dim).transpose(1, 2)
+    for i, layer in enumerate(model.layers):
+        d = layer.head_dim
+        h = _rms_norm(x, *layer.input_norm)
+        q = F.linear(h, *layer.q).view(B, T, -1, d).transpose(1, 2)
+        k = F.linear(h, *layer.k).view(B, T, -1, d).transpose(1, 2)
+        v = F.linear(h, *layer.v).view(B, T, -1, d).transpose(1, 2)
         q, k = rotate(q), rotate(k)
         if past is not None:
             k = torch.cat([past[i][0], k], dim=2)
             v = torch.cat([past[i][1], v], dim=2)
         if keep_cache:
             layers.append((k, v))
-        out = _attention(q, k, v, mask, attn.scaling)
-        x = x + _project(out.transpose(1, 2).reshape(B, T, -1), attn.o_proj)
-        h = _rms_norm(x, layer.post_attention_layernorm)
-        mlp = layer.mlp
-        gated = mlp.act_fn(_project(h, mlp.gate_proj)) * _project(h, mlp.up_proj)
-        x = x + _project(gated, mlp.down_proj)
-    x = _rms_norm(x, body.norm)  # then the slice, as the model does: the same rounding
-    return _project(x[:, -logits_to_keep:] if logits_to_keep else x, model.lm_head), layers
+        out = _attention(q, k, v, mask, layer.scaling)
+        x = x + F.linear(out.transpose(1, 2).reshape(B, T, -1), *layer.o)
+        h = _rms_norm(x, *layer.post_norm)
+        x = x + F.linear(layer.act(F.linear(h, *layer.gate)) * F.linear(h, *layer.up), *layer.down)
+    x = _rms_norm(x, *model.norm)  # then the slice, as the model does: the same rounding
+    return F.linear(x[:, -logits_to_keep:] if logits_to_keep else x, *model.head), layers
 
 
 def _attention(
@@ -202,12 +264,11 @@ def _repeat(t: torch.Tensor, groups: int) -> torch.Tensor:
     return t[:, :, None].expand(b, heads, groups, s, d).reshape(b, heads * groups, s, d)
 
 
-def _project(x: torch.Tensor, linear: torch.nn.Linear) -> torch.Tensor:
-    return F.linear(x, linear.weight, linear.bias)
-
-
-def _rms_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
-    """The models' RMSNorm: in float32, cast back, then the weight."""
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """The models' RMSNorm: in float32, cast back, then the weight (the casts are no-ops, and
+    skipped, on a float32 model)."""
+    if x.dtype == torch.float32:
+        return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
     xf = x.to(torch.float32)
-    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
-    return norm.weight * xf.to(x.dtype)
+    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * xf.to(x.dtype)

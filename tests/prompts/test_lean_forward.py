@@ -70,6 +70,20 @@ def test_lean_scores_depend_on_the_prompt() -> None:
     assert not torch.equal(lean.score(INPUTS, TARGETS, p), lean.score(INPUTS, TARGETS, q))
 
 
+def test_weights_loaded_after_wrapping_are_the_ones_the_lean_pass_reads() -> None:
+    """The lean pass looks the weights up once; loading a state dict (or moving the model)
+    changes those same parameters, so it computes with the new ones."""
+    lean, plain = _pair("llama")
+    p = _prompts(lean)[0]
+    before = lean.score(INPUTS, TARGETS, p)
+    assert torch.equal(before, plain.score(INPUTS, TARGETS, p))
+    other = make_lm("llama", seed=7).model.state_dict()
+    lean.model.load_state_dict(other)
+    after = lean.score(INPUTS, TARGETS, p)
+    assert not torch.equal(after, before)
+    assert torch.equal(after, plain.score(INPUTS, TARGETS, p))
+
+
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
 def test_generation_matches_the_models_forward_token_for_token(arch: str) -> None:
     """Greedy and seeded sampling, mixed prompts in one batch, a cached prefix, a lone row."""
