@@ -54,9 +54,10 @@ class PrefixCacheConfig:
     """
 
     auto: bool = True  # inference calls under prompts use their caches; off: only `prefix=`
-    # Saved positions x parameters per position: 2e7 is about 4e7 FLOPs, around a millisecond of
-    # one CPU core on small matrices, about what a call on caches costs besides its arithmetic.
-    min_saved_work: float = 2e7
+    # Saved positions x parameters per position: 1e7 is about 2e7 FLOPs, a few tenths of a
+    # millisecond of one CPU core on small matrices, about what a call on caches costs besides
+    # its arithmetic.
+    min_saved_work: float = 1e7
 
     def __post_init__(self) -> None:
         if not self.min_saved_work >= 0:
