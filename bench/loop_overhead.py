@@ -12,11 +12,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
+from softloop.agent.graph import LoopConfig, LoopState
 from softloop.agent.graph.prompt_source import PromptRef, PromptSelection, PromptSource
 from softloop.agent.store.records import RunRecord
 from softloop.agent.store.sink import RunSink
+from softloop.agent.vocabulary import RunStatus
 from softloop.prompts import SoftPrompt
 
 
@@ -35,14 +38,19 @@ class Timings:
     def reset(self) -> None:
         self.seconds.clear()
 
-    def breakdown(self, wall_s: float, model_s: float, runs: int) -> dict[str, Any]:
-        """Overhead split into the write, the pick and the rest, in total and per run (ms)."""
+    def breakdown(
+        self, wall_s: float, model_s: float, runs: int, floor_s: float | None = None
+    ) -> dict[str, Any]:
+        """Overhead split into the write, the pick and the rest, in total and per run (ms);
+        with `floor_s` (`replay_seconds`), the part of the rest that is LangGraph's own."""
         overhead = max(0.0, wall_s - model_s)
         parts = {
             "store_write": self.seconds["store_write"],
             "prompt_pick": self.seconds["prompt_pick"],
         }
         parts["graph_and_rest"] = max(0.0, overhead - sum(parts.values()))
+        if floor_s is not None:
+            parts["langgraph_alone"] = floor_s
         return {
             "seconds": parts,
             "per_run_ms": {k: 1000 * v / max(1, runs) for k, v in parts.items()},
@@ -78,3 +86,80 @@ class _TimedSource:
 
     def __getattr__(self, name: str) -> Any:  # anything else the registry offers
         return getattr(self.inner, name)
+
+
+def replay_seconds(states: Sequence[LoopState], config: LoopConfig) -> float:
+    """Seconds LangGraph alone takes to step the same runs again: the loop's graph, state and
+    routing, with nodes that only hand back what the real ones did (no model, critic or store).
+
+    What is left of a run's overhead with every node free: the floor that no change inside the
+    nodes can go below. Each replay must end where its run ended (same answer, same number of
+    attempts), or this raises.
+    """
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import RetryPolicy
+
+    from softloop.agent.graph import nodes
+    from softloop.agent.graph.state import Candidate
+
+    def recorded(state: LoopState) -> LoopState:
+        return states[state.metadata["replay"]]
+
+    def candidate(run: LoopState, k: int) -> Candidate:
+        return Candidate(
+            output=run.attempts[k].output, prompt=run.attempts[k].prompt, model_seconds=0
+        )
+
+    def generate(state: LoopState) -> dict:
+        run = recorded(state)
+        return {
+            "selection": run.selection,
+            "max_rounds": run.max_rounds,
+            "idempotency_key": run.idempotency_key,
+            "started_at": run.started_at,
+            "status": RunStatus.RUNNING,
+            "candidate": candidate(run, 0),
+        }
+
+    def critique(state: LoopState) -> dict:
+        attempt = recorded(state).attempts[state.round]
+        return {"attempts": [attempt], "candidate": None, "round": state.round + 1}
+
+    def revise(state: LoopState) -> dict:
+        run = recorded(state)
+        return {
+            "candidate": candidate(run, state.round) if state.round < len(run.attempts) else None
+        }
+
+    def finish(state: LoopState) -> dict:
+        run = recorded(state)
+        return {
+            "status": run.status,
+            "final_output": run.final_output,
+            "latency_s": run.latency_s,
+            "run_id": run.run_id,
+        }
+
+    retry = RetryPolicy(max_attempts=config.model_retries)
+    builder = StateGraph(LoopState)
+    builder.add_node("generate", generate, retry_policy=retry)
+    builder.add_node("critique", critique, retry_policy=retry)
+    builder.add_node("revise", revise, retry_policy=retry)
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "generate")
+    builder.add_edge("generate", "critique")
+    builder.add_conditional_edges("critique", nodes.route_after_critique)
+    builder.add_conditional_edges("revise", nodes.route_after_revise)
+    builder.add_edge("finish", END)
+    graph = builder.compile().with_config(recursion_limit=config.recursion_limit)
+    requests = [
+        {"task": s.task, "input": s.input, "metadata": {"replay": i}} for i, s in enumerate(states)
+    ]
+    graph.invoke(requests[0])
+    t0 = time.perf_counter()
+    ends = [graph.invoke(request) for request in requests]
+    seconds = time.perf_counter() - t0
+    for run, end in zip(states, ends, strict=True):
+        if (end["final_output"], len(end["attempts"])) != (run.final_output, len(run.attempts)):
+            raise RuntimeError(f"the replay of {run.task} {run.input!r} took another path")
+    return seconds

@@ -58,6 +58,7 @@ from softloop.prompts import FrozenLM
 
 __all__ = ["SCENARIOS", "ReliabilityConfig", "ScenarioResult", "main", "run", "table"]
 
+
 @contextlib.contextmanager
 def _workspace() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="softloop-reliability-") as tmp:
