@@ -153,7 +153,7 @@ def replay_seconds(states: Sequence[LoopState], config: LoopConfig) -> float:
     builder.add_edge("finish", END)
     graph = builder.compile().with_config(recursion_limit=config.recursion_limit)
     requests = [
-        {"task": s.task, "input": s.input, "metadata": {"replay": i}} for i, s in enumerate(states)
+        LoopState(task=s.task, input=s.input, metadata={"replay": i}) for i, s in enumerate(states)
     ]
     graph.invoke(requests[0])
     t0 = time.perf_counter()
