@@ -39,6 +39,7 @@ import dataclasses
 import datetime
 import json
 import platform
+import statistics
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -197,6 +198,16 @@ def main(argv: list[str] | None = None) -> None:
             f"over {loop['requests']} requests, identical answers: {loop['identical']}, "
             f"{loop['rows_per_pass']:.1f} rows per forward pass"
         )
+        if meta["clock"] == "process CPU time":
+            n = loop["requests"]
+            pairs = zip(loop["concurrent_s"], loop["passes_cpu_s"], strict=True)
+            passes = statistics.median(loop["passes_cpu_s"])
+            own = statistics.median(c - p for c, p in pairs)
+            print(
+                f"loop, per run: {1000 * statistics.median(loop['one_at_a_time_s']) / n:.1f} ms "
+                f"one at a time; concurrent: the shared forward passes {1000 * passes / n:.1f} "
+                f"ms, the runs' own threads {1000 * own / n:.1f} ms (CPU, medians)"
+            )
     elif loop:
         print(f"loop: not measured ({loop['error']})")
 

@@ -59,17 +59,20 @@ def loop_concurrency(
             batched.batch(requests[:runs], config=batch_config)
             one: list[float] = []
             many: list[float] = []
+            passes_cpu: list[float] = []  # the batcher's thread, in the concurrent repetitions
             identical = True
             for rep in range(reps):
                 sides = ["one", "many"] if rep % 2 == 0 else ["many", "one"]
                 answers: dict[str, list[tuple[Any, Any]]] = {}
                 for side in sides:
-                    t0 = now()
+                    t0, cpu0 = now(), shared.stats.cpu_s
                     if side == "one":
                         states = [plain.invoke(r) for r in requests]
                     else:
                         states = batched.batch(requests, config=batch_config)
                     (one if side == "one" else many).append(now() - t0)
+                    if side == "many":
+                        passes_cpu.append(shared.stats.cpu_s - cpu0)
                     answers[side] = [(s["final_output"], s["status"]) for s in states]
                 identical = identical and answers["one"] == answers["many"]
         finally:
@@ -86,5 +89,8 @@ def loop_concurrency(
         "rows_per_pass": stats.rows_per_pass,
         "passes": stats.passes,
         "worker_busy_s": stats.busy_s,
+        # CPU of the batcher's forward passes per concurrent repetition; on the CPU clock the
+        # rest of `concurrent_s` is the runs' own threads (graph, critic, store, batching).
+        "passes_cpu_s": passes_cpu,
         "batching": dataclasses.asdict(shared.config),
     }

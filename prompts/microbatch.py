@@ -99,6 +99,7 @@ class BatchStats:
     batches: int = 0  # passes that took requests in (scoring passes and prefills)
     fallbacks: int = 0  # batches rerun one request at a time after an error
     busy_s: float = 0.0  # time the worker spent running batches (the rest it waited)
+    cpu_s: float = 0.0  # the worker thread's CPU time in those batches
 
     @property
     def rows_per_pass(self) -> float:
@@ -370,7 +371,7 @@ class MicroBatchLM:
 
     def _settle(self, chunk: list[_Request], run: Callable[[list[_Request]], list[Any]]) -> None:
         """Run a chunk together; if that fails, each request alone, so errors stay their own."""
-        started = time.perf_counter()
+        started = _now()
         try:
             with torch.no_grad():
                 results = run(chunk)
@@ -388,7 +389,7 @@ class MicroBatchLM:
 
     def _start(self, joining: list[_Request]) -> DecodeBatch | None:
         """Prefill new generations and pick their first tokens; None if all ended at once."""
-        started = time.perf_counter()
+        started = _now()
         try:
             with torch.no_grad():
                 rows = [row for r in joining for row in r.rows]
@@ -414,7 +415,7 @@ class MicroBatchLM:
 
     def _step(self, running: DecodeBatch) -> DecodeBatch | None:
         """One decode step for every running row; finished calls get their texts."""
-        started = time.perf_counter()
+        started = _now()
         try:
             with torch.no_grad():
                 running.advance()
@@ -433,12 +434,16 @@ class MicroBatchLM:
         for request, texts in ended:
             request.future.set_result(texts)
 
-    def _count(self, chunk: list[_Request], started: float, rows: int | None = None) -> None:
+    def _count(
+        self, chunk: list[_Request], started: tuple[float, float], rows: int | None = None
+    ) -> None:
         self.stats.requests += len(chunk)
         self.stats.batches += bool(chunk)
         self.stats.rows += sum(len(r.rows) for r in chunk) if rows is None else rows
         self.stats.passes += 1
-        self.stats.busy_s += time.perf_counter() - started
+        wall, cpu = _now()
+        self.stats.busy_s += wall - started[0]
+        self.stats.cpu_s += cpu - started[1]
 
     def _score_group(self, chunk: list[_Request]) -> list[Any]:
         rows = [row for r in chunk for row in r.rows]
@@ -462,6 +467,11 @@ class MicroBatchLM:
                 out.append(_target_result(r, logp, lab))
             start = end
         return out
+
+
+def _now() -> tuple[float, float]:
+    """Wall clock and this thread's CPU clock."""
+    return time.perf_counter(), time.thread_time()
 
 
 def _target_result(request: _Request, logp: torch.Tensor, labels: torch.Tensor) -> Any:

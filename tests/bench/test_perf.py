@@ -27,3 +27,14 @@ def test_quick_run_reports_every_ratio_with_checked_answers(capsys: pytest.Captu
         assert raw["generate"]["matches_reference"]["softloop"]
         assert raw["generate"]["new_tokens"] == 3  # every timed generation decodes all it asks
     assert "repaired" in report["meta"]["peer"]
+
+
+def test_concurrent_loop_runs_answer_as_alone_and_account_their_passes() -> None:
+    """Few runs, one repetition: identical answers, and the shared passes' CPU is part of the
+    process's CPU over the same repetition."""
+    from softloop.bench.perf_loop import loop_concurrency
+
+    report = loop_concurrency(runs=4, per_task=1, reps=1)
+    assert report["identical"] and report["passes"] > 0
+    [passes], [whole] = report["passes_cpu_s"], report["concurrent_s"]
+    assert 0.0 < passes <= whole + 0.01
