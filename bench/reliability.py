@@ -58,7 +58,6 @@ from softloop.prompts import FrozenLM
 
 __all__ = ["SCENARIOS", "ReliabilityConfig", "ScenarioResult", "main", "run", "table"]
 
-
 @contextlib.contextmanager
 def _workspace() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="softloop-reliability-") as tmp:

@@ -67,7 +67,9 @@ class Case(NamedTuple):
     must_not_exist: Path | None = None
 
 
-def _corpus_cases(lm: FrozenLM, model: Path, other: FrozenLM, cases: Path) -> Iterator[Case]:
+def _corpus_cases(
+    lm: FrozenLM, model: Path, other: FrozenLM, cases: Path
+) -> Iterator[Case]:
     """Every bad input, each refused for a reason of its own (checked, so that a case cannot
     pass by tripping over an earlier check)."""
     from safetensors.torch import save_file
