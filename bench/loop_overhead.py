@@ -96,30 +96,26 @@ def replay_seconds(states: Sequence[LoopState], config: LoopConfig) -> float:
     nodes can go below. Each replay must end where its run ended (same answer, same number of
     attempts), or this raises.
     """
-    from langgraph.graph import END, START, StateGraph
+    from langgraph.graph import StateGraph
     from langgraph.types import RetryPolicy
 
-    from softloop.agent.graph import nodes
+    from softloop.agent.graph.graph import wire_loop
     from softloop.agent.graph.state import Candidate
 
     def recorded(state: LoopState) -> LoopState:
         return states[state.metadata["replay"]]
 
     def candidate(run: LoopState, k: int) -> Candidate:
-        return Candidate(
-            output=run.attempts[k].output, prompt=run.attempts[k].prompt, model_seconds=0
-        )
+        attempt = run.attempts[k]
+        return Candidate(output=attempt.output, prompt=attempt.prompt, model_seconds=0)
+
+    def fields(run: LoopState, *names: str) -> dict:
+        return {name: getattr(run, name) for name in names}
 
     def generate(state: LoopState) -> dict:
         run = recorded(state)
-        return {
-            "selection": run.selection,
-            "max_rounds": run.max_rounds,
-            "idempotency_key": run.idempotency_key,
-            "started_at": run.started_at,
-            "status": RunStatus.RUNNING,
-            "candidate": candidate(run, 0),
-        }
+        started = fields(run, "selection", "max_rounds", "idempotency_key", "started_at")
+        return {**started, "status": RunStatus.RUNNING, "candidate": candidate(run, 0)}
 
     def critique(state: LoopState) -> dict:
         attempt = recorded(state).attempts[state.round]
@@ -127,30 +123,16 @@ def replay_seconds(states: Sequence[LoopState], config: LoopConfig) -> float:
 
     def revise(state: LoopState) -> dict:
         run = recorded(state)
-        return {
-            "candidate": candidate(run, state.round) if state.round < len(run.attempts) else None
-        }
+        fresh = state.round < len(run.attempts)
+        return {"candidate": candidate(run, state.round) if fresh else None}
 
     def finish(state: LoopState) -> dict:
-        run = recorded(state)
-        return {
-            "status": run.status,
-            "final_output": run.final_output,
-            "latency_s": run.latency_s,
-            "run_id": run.run_id,
-        }
+        return fields(recorded(state), "status", "final_output", "latency_s", "run_id")
 
-    retry = RetryPolicy(max_attempts=config.model_retries)
     builder = StateGraph(LoopState)
-    builder.add_node("generate", generate, retry_policy=retry)
-    builder.add_node("critique", critique, retry_policy=retry)
-    builder.add_node("revise", revise, retry_policy=retry)
-    builder.add_node("finish", finish)
-    builder.add_edge(START, "generate")
-    builder.add_edge("generate", "critique")
-    builder.add_conditional_edges("critique", nodes.route_after_critique)
-    builder.add_conditional_edges("revise", nodes.route_after_revise)
-    builder.add_edge("finish", END)
+    wire_loop(
+        builder, generate, critique, revise, finish, RetryPolicy(max_attempts=config.model_retries)
+    )
     graph = builder.compile().with_config(recursion_limit=config.recursion_limit)
     requests = [
         LoopState(task=s.task, input=s.input, metadata={"replay": i}) for i, s in enumerate(states)

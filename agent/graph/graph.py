@@ -15,7 +15,7 @@ LangGraph graph, and it can be a node of a larger graph that shares the `task` /
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -101,11 +101,33 @@ def build_graph(
         output_schema=output_schema,
         context_schema=context_schema,
     )
-    builder.add_node("generate", bind(nodes.generate), retry_policy=model_retry)
-    builder.add_node("critique", bind(nodes.critique), retry_policy=model_retry)
-    builder.add_node("revise", bind(nodes.revise), retry_policy=model_retry)
-    builder.add_node("finish", bind(nodes.finish))
+    wire_loop(
+        builder,
+        bind(nodes.generate),
+        bind(nodes.critique),
+        bind(nodes.revise),
+        bind(nodes.finish),
+        model_retry,
+    )
+    graph = builder.compile(checkpointer=checkpointer, name=name)
+    return graph.with_config(recursion_limit=config.recursion_limit)
 
+
+def wire_loop(
+    builder: StateGraph,
+    generate: Callable[..., dict],
+    critique: Callable[..., dict],
+    revise: Callable[..., dict],
+    finish: Callable[..., dict],
+    retry: RetryPolicy,
+) -> None:
+    """The loop's four nodes and its edges on `builder`, the model-calling nodes under `retry`:
+    the one place the loop's shape is written, for `build_graph` and for whatever steps other
+    nodes through the same loop (a replay that times the graph alone)."""
+    builder.add_node("generate", generate, retry_policy=retry)
+    builder.add_node("critique", critique, retry_policy=retry)
+    builder.add_node("revise", revise, retry_policy=retry)
+    builder.add_node("finish", finish)
     # Prompts are selected once per run, in generate, before the first model call.
     builder.add_edge(START, "generate")
     # Every answer is judged before anything else happens to it.
@@ -116,6 +138,3 @@ def build_graph(
     builder.add_conditional_edges("revise", nodes.route_after_revise)
     # Every finished run is written down (in finish), then the graph ends.
     builder.add_edge("finish", END)
-
-    graph = builder.compile(checkpointer=checkpointer, name=name)
-    return graph.with_config(recursion_limit=config.recursion_limit)
