@@ -9,10 +9,15 @@ keys and values so far, which plain tensors hold as well as a cache object does.
 
 `lean_logits` runs that pass on the model's own weights, looked up once (`LeanModel`: on a
 small model, looking up each module's weight on every call is a noticeable share of the pass),
-with the same kernels in the same order as the model's own sdpa attention (the tests hold its
-logits and gradients equal to the plain pass), so numbers do not move; `lean_step` does the
-same for a decoding step and hands back plain per-layer keys and values instead of a cache
-object, so greedy answers are the plain path's token for token.
+with the same kernels in the same order as the model's own sdpa attention, so every hidden
+state, key and value is the model's to the last bit. Two things differ from the model's
+forward, both for speed on uneven batches and large vocabularies: padded rows run packed (the
+position-wise layers over real positions only; a row of a many-row matrix product comes out
+the same with fewer rows beside it, which the tests check on keys and values), and a batch's
+kept positions reach the vocabulary in one matrix product, which rounds some logits
+differently in the last bit. `lean_step` does the same for a decoding step and hands back
+plain per-layer keys and values instead of a cache object; the tests hold greedy answers to
+the plain path's, token for token.
 
 Only the architectures whose layers are exactly "RMSNorm → attention with rotary positions →
 RMSNorm → gated MLP" qualify (`lean_supported`): Llama and Qwen2 with full attention, sdpa, no
@@ -186,14 +191,27 @@ def _run(
     logits_to_keep: int,
     keep_cache: bool = False,
 ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-    B, T, _ = x.shape
+    B, T, width = x.shape
     P = attention_mask.shape[1] - T
     # As the model's own mask builder: none where nothing is padded and causality is implied
     # (nothing cached, or one new position that sees everything).
     plain = (P == 0 or T == 1) and bool(attention_mask.all())
     mask = None if plain else _mask(attention_mask, T)
     cos, sin = model.rotary(x, position_ids)  # (B, T, head_dim)
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    # Padded rows run packed: every position-wise step (the linear layers, norms, rotation)
+    # over the real positions only, stacked as one matrix, and only attention on the padded
+    # layout, where pads are masked. A batch of uneven rows skips its pads' arithmetic, and its
+    # real rows come out as in the padded pass.
+    real = attention_mask[:, P:].reshape(B * T).nonzero().squeeze(1)  # (N,) of B * T
+    packed = real.numel() < B * T
+    if packed:
+        x = x.reshape(B * T, width).index_select(0, real)  # (N, H)
+        cos, sin = (
+            cos.reshape(B * T, -1)[real].unsqueeze(1),
+            sin.reshape(B * T, -1)[real].unsqueeze(1),
+        )
+    else:
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     half = cos.shape[-1] // 2
     # The model's rotate_half(t) * sin is cat(-t2, t1) * sin: the halves swapped, times sin with
     # its first half negated. Negating a factor is exact, so this is the same product, in fewer
@@ -203,25 +221,44 @@ def _run(
     def rotate(t: torch.Tensor) -> torch.Tensor:
         return (t * cos) + (torch.roll(t, half, dims=-1) * signed_sin)
 
+    def heads(t: torch.Tensor, d: int, turn: bool) -> torch.Tensor:
+        """A projection `(B, T, n * d)` or packed `(N, n * d)` as `(B, n, T, d)`, rotated
+        (`turn`) before it is spread over the padded layout (pads zero, and masked)."""
+        if not packed:
+            t = t.view(B, T, -1, d).transpose(1, 2)
+            return rotate(t) if turn else t
+        t = t.view(real.numel(), -1, d)
+        if turn:
+            t = rotate(t)
+        spread = t.new_zeros(B * T, t.shape[1], d).index_copy(0, real, t)
+        return spread.view(B, T, -1, d).transpose(1, 2)
+
     layers: list[tuple[torch.Tensor, torch.Tensor]] = []
     for i, layer in enumerate(model.layers):
         d = layer.head_dim
         h = _rms_norm(x, *layer.input_norm)
-        q = F.linear(h, *layer.q).view(B, T, -1, d).transpose(1, 2)
-        k = F.linear(h, *layer.k).view(B, T, -1, d).transpose(1, 2)
-        v = F.linear(h, *layer.v).view(B, T, -1, d).transpose(1, 2)
-        q, k = rotate(q), rotate(k)
+        q = heads(F.linear(h, *layer.q), d, True)
+        k = heads(F.linear(h, *layer.k), d, True)
+        v = heads(F.linear(h, *layer.v), d, False)
         if past is not None:
             k = torch.cat([past[i][0], k], dim=2)
             v = torch.cat([past[i][1], v], dim=2)
         if keep_cache:
             layers.append((k, v))
-        out = _attention(q, k, v, mask, layer.scaling)
-        x = x + F.linear(out.transpose(1, 2).reshape(B, T, -1), *layer.o)
+        out = _attention(q, k, v, mask, layer.scaling).transpose(1, 2)
+        out = out.reshape(B * T, -1).index_select(0, real) if packed else out.reshape(B, T, -1)
+        x = x + F.linear(out, *layer.o)
         h = _rms_norm(x, *layer.post_norm)
         x = x + F.linear(layer.act(F.linear(h, *layer.gate)) * F.linear(h, *layer.up), *layer.down)
-    x = _rms_norm(x, *model.norm)  # then the slice, as the model does: the same rounding
-    return F.linear(x[:, -logits_to_keep:] if logits_to_keep else x, *model.head), layers
+    x = _rms_norm(x, *model.norm)
+    if packed:  # back to the padded layout (pads zero: their logits are never read)
+        x = x.new_zeros(B * T, width).index_copy(0, real, x).view(B, T, width)
+    # The kept positions go to the vocabulary in one matrix product over every row. The model's
+    # own forward multiplies the strided slice, which torch runs as one product per row, each
+    # reading the whole output layer again: on a large vocabulary that costs more than the
+    # product itself. One product rounds some logits differently in the last bit.
+    kept = x[:, -logits_to_keep:] if logits_to_keep else x
+    return F.linear(kept.contiguous(), *model.head), layers
 
 
 def _attention(

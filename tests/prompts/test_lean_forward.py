@@ -1,4 +1,5 @@
-"""The lean forward pass computes what the model's own forward computes, to the last bit."""
+"""The lean forward pass computes what the model's own forward computes: to the last bit up to
+the output layer, and the same greedy tokens."""
 
 from __future__ import annotations
 
@@ -28,29 +29,35 @@ def _prompts(lm: FrozenLM) -> list[SoftPrompt]:
     ]
 
 
+def _close(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Equal but for the output layer's rounding (a batch's kept positions in one product)."""
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-5)
+
+
 def test_llama_family_qualifies_and_gpt2_does_not() -> None:
     assert make_lm("llama").lean and make_lm("qwen2").lean
     assert not make_lm("gpt2").lean
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
-def test_scores_match_the_models_forward_exactly(arch: str) -> None:
-    """Padded rows, two prompts in one batch, with and without their cached prefixes."""
+def test_scores_match_the_models_forward(arch: str) -> None:
+    """Padded rows, two prompts in one batch, with and without their cached prefixes (to the
+    output layer's rounding); a lone row to the last bit."""
     lean, plain = _pair(arch)
     p, q = _prompts(lean)
     mixed = [p, q, p, q]
-    assert torch.equal(lean.score(INPUTS, TARGETS, mixed), plain.score(INPUTS, TARGETS, mixed))
+    _close(lean.score(INPUTS, TARGETS, mixed), plain.score(INPUTS, TARGETS, mixed))
     cached = lean.prefix_cache(p)
     got = lean.score(INPUTS, TARGETS, p, prefix=cached)
     want = plain.score(INPUTS, TARGETS, p, prefix=plain.prefix_cache(p))
-    assert torch.equal(got, want)
+    _close(got, want)
     one = lean.next_token_logprobs(INPUTS[:1], p)
     assert torch.equal(one, plain.next_token_logprobs(INPUTS[:1], p))
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
 @pytest.mark.parametrize("padding_side", ["left", "right"])
-def test_training_gradients_match_the_models_forward_exactly(arch: str, padding_side) -> None:
+def test_training_gradients_match_the_models_forward(arch: str, padding_side) -> None:
     lean, plain = _pair(arch)
     grads = []
     for lm in (lean, plain):
@@ -59,8 +66,8 @@ def test_training_gradients_match_the_models_forward_exactly(arch: str, padding_
         loss = lm.loss(INPUTS, TARGETS, prompt, padding_side=padding_side)
         loss.backward()
         grads.append((loss.detach(), prompt.weight.grad.clone()))
-    assert torch.equal(grads[0][0], grads[1][0])
-    assert torch.equal(grads[0][1], grads[1][1])
+    _close(grads[0][0], grads[1][0])
+    _close(grads[0][1], grads[1][1])
 
 
 def test_lean_scores_depend_on_the_prompt() -> None:
@@ -76,12 +83,12 @@ def test_weights_loaded_after_wrapping_are_the_ones_the_lean_pass_reads() -> Non
     lean, plain = _pair("llama")
     p = _prompts(lean)[0]
     before = lean.score(INPUTS, TARGETS, p)
-    assert torch.equal(before, plain.score(INPUTS, TARGETS, p))
+    _close(before, plain.score(INPUTS, TARGETS, p))
     other = make_lm("llama", seed=7).model.state_dict()
     lean.model.load_state_dict(other)
     after = lean.score(INPUTS, TARGETS, p)
     assert not torch.equal(after, before)
-    assert torch.equal(after, plain.score(INPUTS, TARGETS, p))
+    _close(after, plain.score(INPUTS, TARGETS, p))
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
@@ -111,9 +118,11 @@ def test_a_lone_row_on_a_cached_prefix_scores_as_the_models_forward() -> None:
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
-def test_decoding_steps_give_the_models_logits_bit_for_bit(arch: str) -> None:
-    """Not only the same tokens: the same numbers at prefill and at every step after it,
-    with padding (grouped keys and values under a mask) and a cached prefix."""
+def test_decoding_steps_keep_the_models_keys_and_values_bit_for_bit(arch: str) -> None:
+    """Not only the same tokens: at prefill and at every step after it, with padding (uneven
+    rows run packed; grouped keys and values under a mask) and a cached prefix, the same keys
+    and values at every position a row attends to, and logits that differ at most by the
+    output layer's rounding (its kept positions are one matrix product, not one per row)."""
     lean, plain = _pair(arch)
     p, q = _prompts(lean)
     spans = [Span(0, len(INPUTS), Sampling(max_new_tokens=4))]
@@ -124,9 +133,14 @@ def test_decoding_steps_give_the_models_logits_bit_for_bit(arch: str) -> None:
             kwargs, _ = lm.inference_kwargs(INPUTS, p if prefixed else [p, q, p, q], prefix=prefix)
             batches.append(start(lm, kwargs, spans))
         for _ in range(3):
-            assert torch.equal(batches[0].logits, batches[1].logits)
+            mine, theirs = batches
+            torch.testing.assert_close(mine.logits, theirs.logits, rtol=0, atol=1e-5)
+            seen = mine.mask.bool()[:, None, :, None]  # (B, 1, C, 1): pads are never read
+            for (k1, v1), (k2, v2) in zip(mine._layers(), theirs._layers(), strict=True):
+                assert torch.equal(k1 * seen, k2 * seen) and torch.equal(v1 * seen, v2 * seen)
+            picked = [b.pick() for b in batches]
+            assert picked[0] == picked[1] and mine.feed == theirs.feed
             for b in batches:
-                b.pick()
                 b.advance()
 
 
