@@ -99,7 +99,9 @@ class FrozenLM:
     `prefix_config` says when inference under a prompt reuses that prompt's cached keys and
     values by itself (default: whenever it saves enough; see `PrefixCacheConfig`). `lean`: scoring,
     verdicts, training and decoding steps run `prompts.lean_forward` where the architecture
-    allows, the same numbers at less cost on small models.
+    allows: the model's numbers (a batch's logits to the output layer's rounding) at less cost.
+    The model is looked at once, here (its embedding, its lean weights): make the `FrozenLM`
+    after the model is put together; moving it or loading weights into it later is seen.
     """
 
     def __init__(
@@ -115,6 +117,8 @@ class FrozenLM:
         self.model = model.eval()
         for param in self.model.parameters():
             param.requires_grad_(False)
+        # Looked up once: every call reads it several times, and the lookup is not free.
+        self._embedding = cast(nn.Embedding, model.get_input_embeddings())
         self.tokenizer = tokenizer
         self.model_id = model_id or getattr(model.config, "_name_or_path", "") or "unnamed"
         self.prompt_after_bos = prompt_after_bos
@@ -193,7 +197,7 @@ class FrozenLM:
 
     @property
     def embedding(self) -> nn.Embedding:
-        return cast(nn.Embedding, self.model.get_input_embeddings())
+        return self._embedding
 
     @property
     def hidden_size(self) -> int:
