@@ -195,15 +195,18 @@ def _run(
     P = attention_mask.shape[1] - T
     # As the model's own mask builder: none where nothing is padded and causality is implied
     # (nothing cached, or one new position that sees everything).
-    plain = (P == 0 or T == 1) and bool(attention_mask.all())
+    unpadded = bool(attention_mask.all())
+    plain = (P == 0 or T == 1) and unpadded
     mask = None if plain else _mask(attention_mask, T)
     cos, sin = model.rotary(x, position_ids)  # (B, T, head_dim)
     # Padded rows run packed: every position-wise step (the linear layers, norms, rotation)
     # over the real positions only, stacked as one matrix, and only attention on the padded
     # layout, where pads are masked. A batch of uneven rows skips its pads' arithmetic, and its
     # real rows come out as in the padded pass.
-    real = attention_mask[:, P:].reshape(B * T).nonzero().squeeze(1)  # (N,) of B * T
-    packed = real.numel() < B * T
+    real = x.new_empty(0, dtype=torch.long)
+    if not unpadded:
+        real = attention_mask[:, P:].reshape(B * T).nonzero().squeeze(1)  # (N,) of B * T
+    packed = not unpadded and real.numel() < B * T
     if packed:
         x = x.reshape(B * T, width).index_select(0, real)  # (N, H)
         cos, sin = (
